@@ -1,0 +1,196 @@
+"""The ``domainclip`` command line.
+
+Heavy imports (torch, MONAI, transformers) happen inside the commands so that
+``--help`` stays instant. Every :class:`DomainClipError` is printed as one
+message and turned into its exit code; anything else is a bug and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from domainclip.errors import DomainClipError
+
+app = typer.Typer(
+    name="domainclip",
+    help="Domain-specialised CLIP foundation models: MAE pretraining, soft-label image-report alignment, "
+    "zero-shot diagnosis and downstream heads for CT, pathology and satellite imagery.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+RecipeArg = Annotated[Path, typer.Argument(help="recipe YAML (see `domainclip recipes`)", show_default=False)]
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="override a recipe key, YAML-typed: --set stages.align.steps=100 (repeatable)"),
+]
+
+
+@app.command()
+def run(
+    recipe: RecipeArg,
+    overrides: SetOpt = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue from the latest checkpoint of the run folder")] = False,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="launch N local processes through torchrun")] = 1,
+) -> None:
+    """Run a recipe: MAE pretraining -> soft-label alignment -> evaluation, into output.dir.
+
+    Example: domainclip run recipes/ct/quickstart.yaml --set stages.align.steps=100
+    """
+    if nproc > 1:
+        from domainclip.engine.distributed import launch_local
+
+        argv = ["run", str(recipe)] + [a for o in overrides or [] for a in ("--set", o)]
+        raise typer.Exit(launch_local(nproc, argv + (["--resume"] if resume else [])))
+    from domainclip.config import load_recipe
+    from domainclip.pipeline.run import run_recipe
+
+    run_recipe(load_recipe(recipe, overrides), resume=resume)
+
+
+@app.command("demo-data")
+def demo_data(
+    domain: Annotated[str, typer.Argument(help="ct")],
+    out: Annotated[Path, typer.Option("--out", help="output folder")],
+    n: Annotated[int, typer.Option("--n", min=4, help="number of studies")] = 64,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Write synthetic demo data (images, reports, manifest.csv).
+
+    Example: domainclip demo-data ct --out demo_ct --n 200 --seed 0
+    """
+    from domainclip.domains import get_domain
+
+    manifest = get_domain(domain).write_demo(out, n, seed)
+    typer.echo(f"wrote {manifest}")
+
+
+@app.command("validate-data")
+def validate_data(recipe: RecipeArg, overrides: SetOpt = None) -> None:
+    """Check every row of a recipe's data and report all problems at once (file, row, reason).
+
+    Example: domainclip validate-data recipes/ct/ct_rate_cpu.yaml --set data.root=/data/ct-rate
+    """
+    from domainclip.config import load_recipe
+    from domainclip.pipeline.data import load_records
+
+    recipe_obj = load_recipe(recipe, overrides)
+    records, problems = load_records(recipe_obj, check=True)
+    for problem in problems:
+        typer.echo(problem)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in {len(records) + len(problems)} rows", err=True)
+        raise typer.Exit(3)
+    typer.echo(f"ok: {len(records)} rows, no problems")
+
+
+@app.command()
+def embed(
+    model: Annotated[Path, typer.Option("--model", help="model directory")],
+    out: Annotated[Path, typer.Option("--out", help="output .safetensors or .parquet")],
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", help="generic manifest CSV")] = None,
+    images: Annotated[Optional[Path], typer.Option("--images", help="a folder of images instead of a manifest")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    text: Annotated[bool, typer.Option("--text/--no-text", help="also embed the manifest's reports")] = True,
+) -> None:
+    """Embed images (and reports) with a trained model, using the model's own preprocessing.
+
+    Example: domainclip embed --model runs/ct-quickstart/model --manifest demo/manifest.csv --out emb.safetensors
+    """
+    from domainclip.pipeline.inference import embed_command
+
+    embed_command(model, out, manifest=manifest, images=images, batch_size=batch_size, with_text=text)
+
+
+@app.command()
+def zeroshot(
+    model: Annotated[Path, typer.Option("--model", help="model directory")],
+    findings: Annotated[str, typer.Option("--findings", help="comma-separated finding names")],
+    out: Annotated[Path, typer.Option("--out", help="output CSV: id, one probability column per finding")],
+    manifest: Annotated[Optional[Path], typer.Option("--manifest", help="manifest CSV (or use --images)")] = None,
+    images: Annotated[Optional[Path], typer.Option("--images", help="a folder of NIfTI files / DICOM series")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+) -> None:
+    """Zero-shot diagnosis: probability of each finding from positive/negative prompt ensembles.
+
+    Example: domainclip zeroshot --model runs/ct-quickstart/model --manifest demo/manifest.csv
+    --findings "pleural effusion,cardiomegaly" --out preds.csv
+    """
+    from domainclip.pipeline.inference import zeroshot_command
+
+    zeroshot_command(model, findings, out, manifest=manifest, images=images, batch_size=batch_size)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", help="model directory")],
+    recipe: Annotated[Path, typer.Option("--recipe", help="recipe naming the data, splits and heads")],
+    overrides: SetOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="folder for metrics.json; default the recipe's output.dir")] = None,
+) -> None:
+    """Run a recipe's evaluation heads with a trained model and merge results into metrics.json.
+
+    Example: domainclip evaluate --model runs/ct-quickstart/model --recipe recipes/ct/quickstart.yaml
+    """
+    from domainclip.config import load_recipe
+    from domainclip.pipeline.run import evaluate_recipe
+
+    evaluate_recipe(load_recipe(recipe, overrides), model_dir=model, out_dir=out)
+
+
+@app.command()
+def retrieve(
+    model: Annotated[Path, typer.Option("--model", help="model directory")],
+    index: Annotated[Path, typer.Option("--index", help="embeddings file written by `domainclip embed`")],
+    query: Annotated[str, typer.Option("--query", help="free text")],
+    k: Annotated[int, typer.Option("-k", min=1)] = 10,
+) -> None:
+    """Find the images whose embeddings best match a text query.
+
+    Example: domainclip retrieve --model runs/ct-quickstart/model --index emb.safetensors --query "kidney stone" -k 5
+    """
+    from domainclip.pipeline.inference import retrieve_command
+
+    retrieve_command(model, index, query, k)
+
+
+@app.command()
+def recipes() -> None:
+    """List the bundled recipes with one-line descriptions.
+
+    Example: domainclip recipes
+    """
+    from domainclip.config.bundled import list_bundled
+
+    for path, description in list_bundled():
+        typer.echo(f"{path}  {description}")
+
+
+def _register_plugins() -> None:
+    """Commands that live next to their feature (survival heads, report structuring)."""
+    import importlib
+
+    for module in ("domainclip.cli.heads", "domainclip.cli.findings"):
+        importlib.import_module(module).register(app)
+
+
+_register_plugins()
+
+
+def main() -> None:
+    try:
+        app()
+    except DomainClipError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,349 @@
+"""Free-text CT reports for the demo data, written from known ground truth.
+
+The demo generator draws findings per study and calls :func:`make_report` to get the
+report a radiologist might have dictated. Phrasing varies on purpose (synonyms,
+paraphrases, lists, pre- and post-negation, organ-level "normal" statements, an
+indication line that names findings the study may not have), so that the report
+structurer is measured against something harder than its own vocabulary.
+
+Ground-truth policy (documented in docs/report_structuring.md):
+
+* A present finding is stated plainly, except that with probability ``hedge_rate``
+  (default 0.1) it is *hedged* ("possible ...", "... cannot be excluded"). Hedges are
+  used only for findings that are truly present: a hedged finding is real but the
+  reader was unsure. The structurer should return its ``uncertain_value`` for it.
+* An absent finding is either negated explicitly ("No pleural effusion."), covered by
+  an organ-level normal statement that does not name it ("Heart size is normal."), or
+  omitted. It is never hedged.
+* The CLINICAL INFORMATION line may name any finding ("evaluate for nephrolithiasis")
+  independent of the ground truth, as real indications do.
+
+The output is a deterministic function of ``findings`` and the state of ``rng``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+DEMO_FINDINGS: tuple[str, ...] = (
+    "renal mass",
+    "renal cyst",
+    "kidney stone",
+    "liver lesion",
+    "pleural effusion",
+    "coronary calcification",
+    "cardiomegaly",
+)
+
+_Phrase = Callable[[np.random.Generator], str]
+
+
+def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _side(rng: np.random.Generator) -> str:
+    return _pick(rng, ("right", "left"))
+
+
+def _size_cm(rng: np.random.Generator, low: float = 0.4, high: float = 4.5) -> str:
+    return f"{rng.uniform(low, high):.1f} cm"
+
+
+def _size_mm(rng: np.random.Generator, low: int = 2, high: int = 9) -> str:
+    return f"{int(rng.integers(low, high + 1))} mm"
+
+
+def _segment(rng: np.random.Generator) -> str:
+    return _pick(rng, ("II", "III", "IVa", "IVb", "V", "VI", "VII", "VIII"))
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+# Each finding: plain positive sentences, hedged positive sentences, explicit negations,
+# a short impression line (plain, hedged). Callables so that sizes and sides vary.
+_PRESENT: dict[str, list[_Phrase]] = {
+    "renal mass": [
+        lambda r: f"There is a {_size_cm(r, 1.5)} heterogeneously enhancing {_side(r)} renal mass.",
+        lambda r: f"A {_size_cm(r, 1.5)} enhancing solid mass arises from the {_pick(r, ('upper', 'lower'))} pole of the {_side(r)} kidney.",
+        lambda r: f"Exophytic solid lesion of the {_side(r)} kidney measuring {_size_cm(r, 1.5)}, concerning for renal cell carcinoma.",
+        lambda r: f"{_cap(_side(r))} renal neoplasm measuring {_size_cm(r, 1.5)} with central necrosis.",
+        lambda r: f"The {_side(r)} kidney contains a {_size_cm(r, 1.5)} solid enhancing mass.",
+    ],
+    "renal cyst": [
+        lambda r: f"Simple cyst in the {_side(r)} kidney measuring {_size_cm(r)}.",
+        lambda r: f"{_size_cm(r)} simple {_side(r)} renal cyst.",
+        lambda r: f"Bosniak I cyst in the {_pick(r, ('upper', 'interpolar', 'lower'))} {_side(r)} kidney.",
+        lambda r: "Several subcentimeter renal cysts bilaterally.",
+        lambda r: f"A {_size_cm(r)} parapelvic cyst is noted on the {_side(r)}.",
+        lambda r: f"{_cap(_side(r))} renal cortical cyst with fluid attenuation.",
+    ],
+    "kidney stone": [
+        lambda r: f"Nonobstructing {_size_mm(r)} calculus in the {_side(r)} kidney.",
+        lambda r: f"{_cap(_pick(r, ('right', 'left', 'bilateral')))} nephrolithiasis without hydronephrosis.",
+        lambda r: f"Punctate renal calculus in the {_pick(r, ('upper', 'lower'))} pole of the {_side(r)} kidney.",
+        lambda r: f"Small {_side(r)} kidney stone measuring {_size_mm(r)}.",
+        lambda r: f"Multiple nonobstructing {_side(r)} renal calculi, the largest {_size_mm(r)}.",
+    ],
+    "liver lesion": [
+        lambda r: f"{_size_cm(r)} hypodense lesion in hepatic segment {_segment(r)}.",
+        lambda r: f"Hypodense hepatic lesion measuring {_size_cm(r)} in segment {_segment(r)}.",
+        lambda r: f"There is a {_size_cm(r)} arterially enhancing hepatic mass in segment {_segment(r)}.",
+        lambda r: "Multiple hepatic metastases, the largest in the right lobe.",
+        lambda r: f"Focal liver lesion in segment {_segment(r)} measuring {_size_cm(r)}.",
+        lambda r: f"A {_size_cm(r)} hypoattenuating lesion is seen in the right hepatic lobe.",
+    ],
+    "pleural effusion": [
+        lambda r: f"{_pick(r, ('Small', 'Moderate', 'Large', 'Trace'))} {_side(r)} pleural effusion.",
+        lambda r: "Moderate bilateral pleural effusions with adjacent compressive atelectasis.",
+        lambda r: f"Layering fluid in the {_side(r)} pleural space.",
+        lambda r: f"There is a small {_side(r)}-sided pleural effusion.",
+        lambda r: f"{_cap(_side(r))} hydrothorax of moderate volume.",
+    ],
+    "coronary calcification": [
+        lambda r: "Coronary artery calcifications are present.",
+        lambda r: f"{_pick(r, ('Mild', 'Moderate', 'Severe', 'Three-vessel'))} coronary artery calcification.",
+        lambda r: "Dense calcification of the left anterior descending coronary artery.",
+        lambda r: "Calcified coronary plaque in the left anterior descending artery.",
+        lambda r: "The coronary arteries show extensive calcification.",
+    ],
+    "cardiomegaly": [
+        lambda r: f"{_pick(r, ('Mild', 'Moderate', 'Marked'))} cardiomegaly.",
+        lambda r: "The heart is enlarged.",
+        lambda r: "Enlarged cardiac silhouette.",
+        lambda r: f"The heart is {_pick(r, ('mildly', 'moderately', 'markedly'))} enlarged.",
+        lambda r: "Moderate cardiac enlargement without pericardial effusion.",
+    ],
+}
+
+_HEDGED: dict[str, list[_Phrase]] = {
+    "renal mass": [
+        lambda r: f"Possible small solid mass in the {_side(r)} kidney; MRI is recommended.",
+        lambda r: f"Indeterminate {_size_cm(r)} {_side(r)} renal lesion, suspicious for a small renal mass.",
+        lambda r: f"A small {_side(r)} renal mass cannot be excluded.",
+    ],
+    "renal cyst": [
+        lambda r: f"Possible small renal cyst in the {_side(r)} kidney.",
+        lambda r: f"Subcentimeter hypodensity in the {_side(r)} kidney, likely a simple renal cyst.",
+        lambda r: f"Questionable tiny {_side(r)} renal cyst.",
+    ],
+    "kidney stone": [
+        lambda r: f"Punctate hyperdensity in the {_side(r)} kidney may represent a small renal calculus.",
+        lambda r: f"Questionable tiny {_side(r)} renal stone.",
+        lambda r: "Possible nonobstructing nephrolithiasis.",
+    ],
+    "liver lesion": [
+        lambda r: "Ill-defined hypodensity in the right lobe, possibly a small hepatic lesion.",
+        lambda r: f"Questionable hypodense liver lesion in segment {_segment(r)}.",
+        lambda r: f"A small hepatic lesion in segment {_segment(r)} cannot be excluded.",
+    ],
+    "pleural effusion": [
+        lambda r: f"Possible trace {_side(r)} pleural effusion.",
+        lambda r: f"Questionable small {_side(r)} pleural effusion.",
+        lambda r: "A small pleural effusion cannot be excluded.",
+    ],
+    "coronary calcification": [
+        lambda r: "Questionable punctate coronary artery calcification.",
+        lambda r: "Possible mild coronary calcification.",
+    ],
+    "cardiomegaly": [
+        lambda r: "Possible mild cardiomegaly.",
+        lambda r: "Questionable cardiac enlargement.",
+        lambda r: "Cardiomegaly cannot be excluded.",
+    ],
+}
+
+_NEGATED: dict[str, list[_Phrase]] = {
+    "renal mass": [
+        lambda r: "No renal mass.",
+        lambda r: "No solid renal mass is identified.",
+        lambda r: "The kidneys enhance symmetrically without evidence of a solid renal mass.",
+        lambda r: "Negative for renal neoplasm.",
+    ],
+    "renal cyst": [
+        lambda r: "No renal cysts.",
+        lambda r: "A renal cyst is not seen.",
+        lambda r: "The previously described renal cyst has resolved.",
+    ],
+    "kidney stone": [
+        lambda r: "No nephrolithiasis.",
+        lambda r: "No renal calculi.",
+        lambda r: "No hydronephrosis or nephrolithiasis.",
+        lambda r: "No renal or ureteral calculi.",
+        lambda r: "Kidney stones are absent.",
+    ],
+    "liver lesion": [
+        lambda r: "No focal liver lesion.",
+        lambda r: "The liver is normal in size without focal hepatic lesions.",
+        lambda r: "No suspicious hepatic mass.",
+        lambda r: "A focal hepatic lesion is not identified.",
+    ],
+    "pleural effusion": [
+        lambda r: "No pleural effusion.",
+        lambda r: "No pleural effusion or pneumothorax.",
+        lambda r: "No pleural or pericardial effusion.",
+        lambda r: "Negative for pleural effusion.",
+        lambda r: "The previously seen pleural effusion has resolved.",
+    ],
+    "coronary calcification": [
+        lambda r: "No coronary artery calcification.",
+        lambda r: "No coronary calcifications are seen.",
+        lambda r: "The coronary arteries show no calcification.",
+    ],
+    "cardiomegaly": [
+        lambda r: "No cardiomegaly.",
+        lambda r: "The heart is not enlarged.",
+        lambda r: "No cardiomegaly or pericardial effusion.",
+        lambda r: "Cardiomegaly is ruled out.",
+    ],
+}
+
+# Organ-level "normal" statements that do not name the finding they rule out.
+_NORMAL_WITHOUT_NAMING: dict[str, list[str]] = {
+    "renal mass": ["The kidneys enhance symmetrically."],
+    "renal cyst": ["The renal parenchyma is homogeneous."],
+    "kidney stone": ["The collecting systems are not dilated."],
+    "liver lesion": ["The liver is of normal size and attenuation.", "The liver parenchyma is homogeneous."],
+    "pleural effusion": ["The pleural spaces are clear."],
+    "coronary calcification": ["The coronary arteries are unremarkable."],
+    "cardiomegaly": ["Heart size is normal.", "The heart is normal in size."],
+}
+
+_IMPRESSION_PLAIN: dict[str, Sequence[str]] = {
+    "renal mass": ("Solid renal mass, suspicious for renal cell carcinoma; urology referral recommended.", "Enhancing renal mass."),
+    "renal cyst": ("Simple renal cyst, no follow-up needed.", "Benign-appearing renal cyst."),
+    "kidney stone": ("Nonobstructing nephrolithiasis.", "Renal calculus without obstruction."),
+    "liver lesion": ("Hepatic lesion; further characterisation with MRI is recommended.", "Focal liver lesion as described."),
+    "pleural effusion": ("Pleural effusion.", "Pleural effusion with adjacent atelectasis."),
+    "coronary calcification": ("Coronary artery calcification.", "Coronary atherosclerotic calcification."),
+    "cardiomegaly": ("Cardiomegaly.", "Enlarged heart."),
+}
+
+_IMPRESSION_HEDGED: dict[str, Sequence[str]] = {
+    "renal mass": ("Possible small renal mass; MRI recommended.",),
+    "renal cyst": ("Probable small renal cyst.",),
+    "kidney stone": ("Possible tiny renal calculus.",),
+    "liver lesion": ("Questionable small liver lesion; follow-up suggested.",),
+    "pleural effusion": ("Possible small pleural effusion.",),
+    "coronary calcification": ("Possible mild coronary calcification.",),
+    "cardiomegaly": ("Possible mild cardiomegaly.",),
+}
+
+_INDICATIONS = (
+    "Flank pain, evaluate for nephrolithiasis.",
+    "Shortness of breath; rule out pleural effusion.",
+    "Staging of known colorectal malignancy.",
+    "Follow-up of a liver lesion seen on ultrasound.",
+    "Hematuria. Assess for renal mass.",
+    "Chest pain.",
+    "Weight loss and abdominal pain.",
+    "Cough and fever.",
+)
+
+_TECHNIQUES = (
+    "Contrast-enhanced CT of the chest, abdomen and pelvis in the portal venous phase.",
+    "Non-contrast CT of the chest and abdomen, 1.5 mm axial reconstructions.",
+    "CT chest, abdomen and pelvis with intravenous contrast; coronal and sagittal reformats.",
+)
+
+# Organ sections in reading order: header and the findings reported there.
+_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Heart and mediastinum", ("cardiomegaly", "coronary calcification")),
+    ("Lungs and pleura", ("pleural effusion",)),
+    ("Liver", ("liver lesion",)),
+    ("Kidneys", ("renal mass", "renal cyst", "kidney stone")),
+)
+
+_FILLER: dict[str, Sequence[str]] = {
+    "Heart and mediastinum": (
+        "No mediastinal lymphadenopathy.",
+        "The thoracic aorta is normal in caliber.",
+        "The great vessels are patent.",
+    ),
+    "Lungs and pleura": (
+        "The central airways are patent.",
+        "No focal consolidation.",
+        "Mild dependent atelectasis.",
+        "No pneumothorax.",
+    ),
+    "Liver": ("The portal veins are patent.", "The gallbladder is unremarkable.", "No biliary dilatation."),
+    "Kidneys": ("No hydronephrosis.", "The adrenal glands are normal.", "The ureters are not dilated."),
+}
+
+_CLOSING = (
+    "The spleen and pancreas are unremarkable. No free fluid or free air.",
+    "No abdominal or pelvic lymphadenopathy. The bowel is unremarkable.",
+    "Degenerative changes of the thoracolumbar spine. No aggressive osseous lesion.",
+)
+
+
+def _finding_sentence(name: str, present: bool, hedged: bool, rng: np.random.Generator) -> str | None:
+    """One sentence about ``name`` in its organ section, or None when the reader omits it."""
+    if present:
+        bank = _HEDGED[name] if hedged else _PRESENT[name]
+        return _pick_phrase(bank, rng)
+    style = rng.random()
+    if style < 0.5:
+        return _pick_phrase(_NEGATED[name], rng)
+    if style < 0.75:
+        return _pick(rng, _NORMAL_WITHOUT_NAMING[name])
+    return None
+
+
+def _pick_phrase(bank: Sequence[_Phrase], rng: np.random.Generator) -> str:
+    return bank[int(rng.integers(len(bank)))](rng)
+
+
+def _check_findings(findings: Mapping[str, bool]) -> dict[str, bool]:
+    unknown = sorted(set(findings) - set(DEMO_FINDINGS))
+    if unknown:
+        raise ValueError(f"make_report: unknown demo findings {unknown}; expected a subset of {list(DEMO_FINDINGS)}")
+    return {name: bool(findings.get(name, False)) for name in DEMO_FINDINGS}
+
+
+def make_report(findings: Mapping[str, bool], rng: np.random.Generator, *, hedge_rate: float = 0.1) -> str:
+    """Write a Findings + Impression CT report for the given ground truth.
+
+    ``findings`` maps demo finding names (see :data:`DEMO_FINDINGS`) to presence;
+    missing names count as absent, unknown names raise ``ValueError``. Each present
+    finding is hedged with probability ``hedge_rate`` (see the module docstring).
+    """
+    truth = _check_findings(findings)
+    hedged = {name: truth[name] and bool(rng.random() < hedge_rate) for name in DEMO_FINDINGS}
+
+    lines = [
+        f"CLINICAL INFORMATION: {_pick(rng, _INDICATIONS)}",
+        f"TECHNIQUE: {_pick(rng, _TECHNIQUES)}",
+        "FINDINGS:",
+    ]
+    for header, names in _SECTIONS:
+        sentences = [s for n in names if (s := _finding_sentence(n, truth[n], hedged[n], rng)) is not None]
+        fillers = list(_FILLER[header])
+        n_filler = int(rng.integers(0, 3))
+        for i in rng.permutation(len(fillers))[:n_filler]:
+            sentences.insert(int(rng.integers(len(sentences) + 1)), fillers[int(i)])
+        if not sentences:
+            sentences = ["Unremarkable."]
+        lines.append(f"{header}: " + " ".join(sentences))
+    lines.append(_pick(rng, _CLOSING))
+
+    lines.append("IMPRESSION:")
+    impression: list[str] = []
+    for name in DEMO_FINDINGS:
+        if truth[name]:
+            bank = _IMPRESSION_HEDGED[name] if hedged[name] else _IMPRESSION_PLAIN[name]
+            impression.append(_pick(rng, bank))
+    if not impression:
+        impression.append(_pick(rng, ("No acute abnormality.", "Unremarkable CT of the chest, abdomen and pelvis.")))
+    absent = [name for name in DEMO_FINDINGS if not truth[name]]
+    if absent and rng.random() < 0.3:
+        impression.append(f"No {_pick(rng, absent)}.")
+    lines.extend(f"{i}. {text}" for i, text in enumerate(impression, start=1))
+    return "\n".join(lines)
+
+
+__all__ = ["DEMO_FINDINGS", "make_report"]

@@ -1,0 +1,1 @@
+"""Orchestration of a recipe: data -> stage 1 (MAE) -> stage 2 (alignment) -> evaluation."""

@@ -1,0 +1,36 @@
+"""Batched embedding of records with a loaded model (the same preprocessing as training, via the cache)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from domainclip.data.records import Record
+from domainclip.progress import track
+
+
+def cache_root(cache_dir: Path | None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else Path.home() / ".cache" / "domainclip"
+
+
+def image_dataset(records: list[Record], preprocessor, cache_dir: Path | None):
+    from domainclip.data.cache import DiskCache
+    from domainclip.data.dataset import CachedDataset
+
+    return CachedDataset(records, preprocessor, DiskCache(cache_root(cache_dir) / "preprocessed", preprocessor.config))
+
+
+@torch.no_grad()
+def embed_images(loaded, dataset, batch_size: int = 8, description: str = "embedding images") -> torch.Tensor:
+    """L2-normalised image embeddings in dataset order."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    chunks = [loaded.encode_image(batch["image"]) for batch in track(loader, description)]
+    return torch.cat(chunks) if chunks else torch.empty(0)
+
+
+@torch.no_grad()
+def embed_texts(loaded, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+    chunks = [loaded.encode_text(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
+    return torch.cat(chunks) if chunks else torch.empty(0)

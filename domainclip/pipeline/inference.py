@@ -1,0 +1,146 @@
+"""Inference commands on a released model directory: embed, zero-shot, retrieve.
+
+All of them rebuild the preprocessing from the model directory's
+``preprocess.json``, never from a recipe: what was trained is what is served.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from domainclip.data.records import Record
+from domainclip.errors import DataError
+
+VOCABULARY_FILE = "vocabulary.yaml"  # copied into the model directory by `run`: synonyms + prompt templates
+
+
+def records_from(manifest: Path | None, images: Path | None) -> list[Record]:
+    """Records from a generic manifest, or one record per image file / DICOM folder in a folder."""
+    if (manifest is None) == (images is None):
+        raise DataError("give exactly one of --manifest CSV or --images FOLDER")
+    if manifest is not None:
+        from domainclip.data.manifest import read_manifest
+
+        return read_manifest(manifest)
+    if not images.is_dir():
+        raise DataError(f"--images {images}: not a folder")
+    from domainclip.data.manifest import discover_images
+
+    found = discover_images(images)
+    if not found:
+        raise DataError(f"--images {images}: no NIfTI files or DICOM series found")
+    return [Record(id=_image_id(p, images), patient_id=_image_id(p, images), image=p, report="") for p in found]
+
+
+def _image_id(path: Path, root: Path) -> str:
+    rel = path.relative_to(root).as_posix()
+    for suffix in (".nii.gz", ".nii", ".dcm"):
+        if rel.endswith(suffix):
+            return rel[: -len(suffix)]
+    return rel
+
+
+def _embed_records(model_dir: Path, records: list[Record], batch_size: int):
+    from domainclip.domains import get_domain
+    from domainclip.models.model_dir import load_model
+    from domainclip.pipeline.embedding import embed_images, image_dataset
+
+    loaded = load_model(model_dir)
+    domain = get_domain(loaded.domain)
+    problems = [f"{r.source or r.image} (id={r.id}): {why}" for r in records
+                if (why := domain.check_image(Path(r.image))) is not None]
+    if problems:
+        raise DataError(f"{len(problems)} unusable image(s)", problems)
+    dataset = image_dataset(records, domain.build_preprocessor(loaded.preprocess_config), None)
+    return loaded, embed_images(loaded, dataset, batch_size)
+
+
+def embed_command(model_dir: Path, out: Path, *, manifest: Path | None, images: Path | None, batch_size: int,
+                  with_text: bool) -> None:
+    from safetensors.torch import save_file
+
+    from domainclip.pipeline.embedding import embed_texts
+
+    records = records_from(manifest, images)
+    loaded, image_emb = _embed_records(model_dir, records, batch_size)
+    ids = [r.id for r in records]
+    reports = [r.report for r in records]
+    text_emb = embed_texts(loaded, reports) if with_text and all(reports) else None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        frame = pd.DataFrame({"id": ids, "image_embedding": list(image_emb.numpy())})
+        if text_emb is not None:
+            frame["text_embedding"] = list(text_emb.numpy())
+        frame.to_parquet(out)
+    elif out.suffix == ".safetensors":
+        tensors = {"image": image_emb.contiguous()}
+        if text_emb is not None:
+            tensors["text"] = text_emb.contiguous()
+        # ids travel in the header metadata (strings), so the file needs no pickle or sidecar.
+        save_file(tensors, str(out), metadata={"ids": "\n".join(ids), "model": str(model_dir)})
+    else:
+        raise DataError(f"--out {out}: use a .safetensors or .parquet file name")
+    print(f"wrote {len(ids)} embeddings to {out}")
+
+
+def load_embeddings(path: Path) -> tuple[list[str], torch.Tensor]:
+    if not path.is_file():
+        raise DataError(f"--index {path}: file not found (write one with `domainclip embed`)")
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+        return list(frame["id"]), torch.tensor(np.stack(frame["image_embedding"].to_numpy()))
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            ids = (fh.metadata() or {}).get("ids", "").split("\n")
+            return ids, fh.get_tensor("image")
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise DataError(f"--index {path}: not a domainclip embeddings file ({exc})") from None
+
+
+def zeroshot_command(model_dir: Path, findings: str, out: Path, *, manifest: Path | None, images: Path | None,
+                     batch_size: int) -> None:
+    from domainclip.pipeline.evaluate import zeroshot_probabilities
+    from domainclip.reports.vocabulary import Vocabulary
+
+    names = [f.strip() for f in findings.split(",") if f.strip()]
+    if not names:
+        raise DataError("--findings: give at least one finding name, e.g. --findings 'pleural effusion,cardiomegaly'")
+    records = records_from(manifest, images)
+    loaded, image_emb = _embed_records(model_dir, records, batch_size)
+    vocab_file = Path(model_dir) / VOCABULARY_FILE
+    vocab = Vocabulary.load(vocab_file) if vocab_file.is_file() else None
+    synonyms = {f.name: [f.name, *f.synonyms] for f in vocab.findings} if vocab else {}
+    templates = [tuple(t) for t in vocab.templates] if vocab else [("{finding}.", "no {finding}.")]
+    probs = zeroshot_probabilities(loaded, image_emb, names, synonyms, templates)
+    table = pd.DataFrame(probs, columns=names)
+    table.insert(0, "id", [r.id for r in records])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    print(f"wrote {len(records)} rows to {out}")
+    labelled = [n for n in names if any(n in r.findings for r in records)]
+    if labelled:
+        from sklearn.metrics import roc_auc_score
+
+        for k, name in enumerate(names):
+            y = np.array([r.findings.get(name, np.nan) for r in records], dtype=float)
+            known = ~np.isnan(y)
+            if name in labelled and len(np.unique(y[known])) == 2:
+                print(f"AUC {name}: {roc_auc_score(y[known], probs[known, k]):.4f} (n={int(known.sum())})")
+
+
+def retrieve_command(model_dir: Path, index: Path, query: str, k: int) -> None:
+    from domainclip.heads.retrieval import topk_search
+    from domainclip.models.model_dir import load_model
+
+    ids, image_emb = load_embeddings(index)
+    loaded = load_model(model_dir)
+    text = loaded.encode_text([query])
+    scores, idx = topk_search(text, image_emb, k=min(k, len(ids)))
+    for rank, (score, i) in enumerate(zip(scores[0].tolist(), idx[0].tolist()), start=1):
+        print(f"{rank}\t{ids[i]}\t{score:.4f}")

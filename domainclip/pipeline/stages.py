@@ -1,0 +1,128 @@
+"""The two training stages, each a model + a loss function handed to the shared engine."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from domainclip.config.schema import Recipe
+from domainclip.data.records import Record
+from domainclip.engine.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+
+def image_size(recipe: Recipe) -> tuple[int, ...]:
+    if recipe.preprocess.size is None:
+        raise ValueError("preprocess.size is required to build the image encoder")
+    return tuple(recipe.preprocess.size)
+
+
+def build_image_encoder(recipe: Recipe, in_channels: int) -> nn.Module:
+    from domainclip.models.vit import ViTEncoder
+
+    cfg = recipe.model.image
+    return ViTEncoder(
+        in_channels=in_channels,
+        img_size=image_size(recipe),
+        patch_size=tuple(cfg.patch_size),
+        hidden_size=cfg.hidden_size,
+        depth=cfg.depth,
+        heads=cfg.heads,
+        mlp_ratio=cfg.mlp_ratio,
+    )
+
+
+def run_mae_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, encoder: nn.Module, run_dir: Path,
+                  resume: bool) -> nn.Module:
+    """Stage 1: masked-autoencoder pretraining; returns the pretrained encoder."""
+    from domainclip.models.mae import MaskedAutoencoder
+
+    cfg = recipe.model.image
+    mae = MaskedAutoencoder(
+        encoder,
+        decoder_hidden_size=cfg.decoder_hidden_size,
+        decoder_depth=cfg.decoder_depth,
+        decoder_heads=cfg.decoder_heads,
+        mask_ratio=recipe.stages.mae.mask_ratio,
+        norm_pix_loss=recipe.stages.mae.norm_pix_loss,
+    )
+
+    def loss_fn(model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, _, _ = model(batch["image"])
+        return loss, {}
+
+    trainer = Trainer(model=mae, loss_fn=loss_fn, dataset=dataset, stage=recipe.stages.mae, train=recipe.train,
+                      run_dir=run_dir, name="mae")
+    return trainer.fit(resume=resume).encoder
+
+
+def group_ids(records: list[Record]) -> torch.Tensor:
+    """Integer ids equal for records that share one report (several reconstructions of one scan)."""
+    keys = [r.report_id or f"record:{r.id}" for r in records]
+    lookup = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    return torch.tensor([lookup[k] for k in keys], dtype=torch.long)
+
+
+class AlignCollate:
+    """Adds tokenised reports, finding vectors and report groups to a batch of images."""
+
+    def __init__(self, records: list[Record], findings: np.ndarray, tokenize) -> None:
+        self.reports = [r.report for r in records]
+        self.findings = torch.from_numpy(np.asarray(findings, dtype=np.float32))
+        self.groups = group_ids(records)
+        self.tokenize = tokenize
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        index = torch.tensor([int(item["index"]) for item in items])
+        tokens = self.tokenize([self.reports[i] for i in index.tolist()])
+        return {
+            "image": torch.stack([item["image"] for item in items]),
+            "input_ids": tokens["input_ids"],
+            "attention_mask": tokens["attention_mask"],
+            "findings": self.findings[index],
+            "groups": self.groups[index],
+        }
+
+
+def build_align_loss(recipe: Recipe, distributed: bool) -> nn.Module:
+    from domainclip.losses import ClipLoss, SoftLabelClipLoss
+
+    cfg = recipe.stages.align
+    # local loss + gather with grad: exact on N processes and the only option that scales (open_clip).
+    dist_kwargs = {"local_loss": distributed, "gather_with_grad": distributed, "memory_bounded": cfg.memory_bounded}
+    if cfg.loss == "soft_label":
+        return SoftLabelClipLoss(temperature=cfg.soft_label.temperature,
+                                 identity_weight=cfg.soft_label.identity_weight, **dist_kwargs)
+    return ClipLoss(**dist_kwargs)
+
+
+def run_align_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, model: nn.Module, records: list[Record],
+                    findings: np.ndarray, run_dir: Path, resume: bool, distributed: bool) -> nn.Module:
+    """Stage 2: soft-label image-report contrastive alignment; returns the trained DomainCLIP."""
+    criterion = build_align_loss(recipe, distributed)
+    soft = recipe.stages.align.loss == "soft_label"
+
+    def loss_fn(wrapped: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        out = wrapped(batch["image"], batch["input_ids"], batch["attention_mask"])
+        extra = {"findings": batch["findings"], "groups": batch["groups"]} if soft else {}
+        loss = criterion(out["image_features"], out["text_features"], out["logit_scale"], **extra)
+        return loss, {"logit_scale": float(out["logit_scale"].detach())}
+
+    param_groups = None
+    if recipe.stages.align.text_lr is not None:
+        text_ids = {id(p) for p in model.text_tower.parameters()}
+        param_groups = [
+            {"params": [p for p in model.parameters() if id(p) not in text_ids]},
+            {"params": list(model.text_tower.parameters()), "lr": recipe.stages.align.text_lr},
+        ]
+    trainer = Trainer(model=model, loss_fn=loss_fn, dataset=dataset, stage=recipe.stages.align, train=recipe.train,
+                      run_dir=run_dir, name="align",
+                      collate_fn=AlignCollate(records, findings, model.text_tower.tokenize),
+                      param_groups=param_groups)
+    return trainer.fit(resume=resume)

@@ -1,0 +1,92 @@
+"""Negation and uncertainty cues, and the report sections that are never read.
+
+These are the package defaults; a vocabulary YAML may add to every list (see
+:mod:`domainclip.reports.vocabulary`). The lists follow NegEx's split into cues that
+scope *forward* ("no pleural effusion") and cues that scope *backward*
+("a renal cyst is not seen"), plus pseudo-cues that contain a cue word but negate
+nothing ("no change in"). Where cues overlap, the longest match wins, so
+"cannot be excluded" is uncertainty, not negation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+NEGATION_PRE: tuple[str, ...] = (
+    "no", "not", "without", "none", "never", "nor", "neither",
+    "no evidence of", "no evidence for", "without evidence of", "no sign of", "no signs of",
+    "no definite", "no convincing", "no findings of", "no findings to suggest",
+    "negative for", "free of", "absence of", "resolution of", "ruled out for",
+    "not suspicious for", "not concerning for", "not suggestive of", "not consistent with",
+)
+
+NEGATION_POST: tuple[str, ...] = (
+    "is not seen", "are not seen", "not seen", "is not identified", "are not identified", "not identified",
+    "is not visualized", "are not visualized", "not visualized", "not present", "not demonstrated",
+    "not detected", "not appreciated", "is absent", "are absent", "absent", "has resolved",
+    "have resolved", "resolved", "was ruled out", "is ruled out", "are ruled out", "ruled out",
+    "is excluded", "are excluded", "no longer seen", "no longer present", "no longer visualized",
+)
+
+UNCERTAINTY_PRE: tuple[str, ...] = (
+    "possible", "possibly", "probable", "probably", "likely", "presumed", "presumably",
+    "suspected", "questionable", "question of", "may represent", "may be", "might represent",
+    "could represent", "could be", "suspicious for", "suspicious of", "concerning for",
+    "suggestive of", "suggesting", "cannot exclude", "can not exclude",
+    "cannot rule out", "can not rule out", "equivocal", "borderline", "rule out",
+    "evaluate for", "assess for", "differential diagnosis includes",
+)
+
+UNCERTAINTY_POST: tuple[str, ...] = (
+    "cannot be excluded", "can not be excluded", "cannot be ruled out", "can not be ruled out",
+    "not excluded", "not ruled out", "is not excluded", "is suspected", "are suspected",
+    "is questioned", "is possible", "is not entirely excluded",
+)
+
+# Contain a cue word but scope nothing; they occupy their span so the cue inside is ignored.
+PSEUDO: tuple[str, ...] = (
+    "no change", "no significant change", "no interval change", "without change", "not only",
+    "no increase", "not necessarily", "gram negative",
+)
+
+# Words that end a clause: a cue's scope never crosses them (";" and ":" do the same).
+TERMINATORS: tuple[str, ...] = (
+    "but", "however", "although", "though", "whereas", "except", "apart from", "aside from",
+    "which", "otherwise",
+)
+
+# Section headers whose text is not a statement about this study (indications name
+# findings the study may not have, "evaluate for nephrolithiasis").
+IGNORED_SECTIONS: tuple[str, ...] = (
+    "clinical information", "clinical history", "clinical indication", "clinical details",
+    "history", "indication", "indications", "reason for exam", "reason for examination",
+    "reason for study", "technique", "comparison", "comparisons", "procedure", "protocol",
+)
+
+# Section headers that are read (recognised anywhere in the text, also in one-line reports).
+READ_SECTIONS: tuple[str, ...] = (
+    "findings", "impression", "impressions", "conclusion", "conclusions", "report", "summary",
+    "opinion", "result", "results", "addendum", "interpretation",
+)
+
+
+@dataclass(frozen=True)
+class CueLists:
+    """All cue lists one structurer uses (defaults plus a vocabulary's additions)."""
+
+    negation_pre: tuple[str, ...] = NEGATION_PRE
+    negation_post: tuple[str, ...] = NEGATION_POST
+    uncertainty_pre: tuple[str, ...] = UNCERTAINTY_PRE
+    uncertainty_post: tuple[str, ...] = UNCERTAINTY_POST
+    pseudo: tuple[str, ...] = PSEUDO
+    terminators: tuple[str, ...] = TERMINATORS
+    ignored_sections: tuple[str, ...] = IGNORED_SECTIONS
+    read_sections: tuple[str, ...] = field(default=READ_SECTIONS)
+
+    def extended(self, **extra: list[str]) -> CueLists:
+        """A copy with ``extra[name]`` appended to list ``name`` (duplicates dropped)."""
+        merged = {}
+        for name, values in extra.items():
+            current = getattr(self, name)
+            merged[name] = current + tuple(v for v in dict.fromkeys(values) if v not in current)
+        return CueLists(**{**self.__dict__, **merged})

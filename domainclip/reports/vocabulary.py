@@ -1,0 +1,237 @@
+"""Findings vocabularies: what to look for in reports and how to prompt for it.
+
+A vocabulary YAML is the one place a recipe says which findings exist, the words
+radiologists use for them, and the prompt templates for zero-shot diagnosis::
+
+    description: demo abdominal/chest CT findings
+    templates:                       # [positive, negative]; default CT-CLIP's pair
+      - ["{finding}.", "not {finding}."]
+      - ["there is {finding}.", "there is no {finding}."]
+    findings:
+      - name: kidney stone           # canonical name = column name in vector CSVs
+        synonyms: [nephrolithiasis, renal calculus, renal calculi]   # literal phrases
+        paraphrases: ['calcul(?:us|i)\\s+in\\s+the\\s+(?:\\w+\\s+)?kidneys?']   # regular expressions
+    negation_cues: {pre: [...], post: [...]}       # optional, added to the package defaults
+    uncertainty_cues: {pre: [...], post: [...]}
+    pseudo_cues: [...]
+    terminators: [...]
+    ignored_sections: [...]
+
+Unknown keys, duplicate names, bad regular expressions and templates without
+``{finding}`` are :class:`~domainclip.errors.RecipeError` naming the file and key.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from domainclip.errors import RecipeError
+from domainclip.reports.cues import CueLists
+
+CT_CLIP_TEMPLATES: tuple[tuple[str, str], ...] = (("{finding}.", "not {finding}."),)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _CueBlock(_Strict):
+    pre: list[str] = Field(default_factory=list, description="cues that scope forward ('no X')")
+    post: list[str] = Field(default_factory=list, description="cues that scope backward ('X is not seen')")
+
+
+class _FindingSpec(_Strict):
+    name: str = Field(min_length=1)
+    synonyms: list[str] = Field(default_factory=list)
+    paraphrases: list[str] = Field(default_factory=list)
+
+    @field_validator("synonyms")
+    @classmethod
+    def _non_empty_terms(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not value.strip():
+                raise ValueError("synonyms must not be empty strings")
+        return values
+
+    @field_validator("paraphrases")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                compiled = re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"paraphrase {pattern!r} is not a valid regular expression: {exc}") from None
+            if compiled.match(""):
+                raise ValueError(f"paraphrase {pattern!r} matches the empty string")
+        return patterns
+
+
+class _VocabularySpec(_Strict):
+    description: str = ""
+    findings: list[_FindingSpec] = Field(min_length=1)
+    templates: list[tuple[str, str]] | None = None
+    negation_cues: _CueBlock = Field(default_factory=_CueBlock)
+    uncertainty_cues: _CueBlock = Field(default_factory=_CueBlock)
+    pseudo_cues: list[str] = Field(default_factory=list)
+    terminators: list[str] = Field(default_factory=list)
+    ignored_sections: list[str] = Field(default_factory=list)
+
+    @field_validator("templates")
+    @classmethod
+    def _templates_have_one_placeholder(cls, pairs: list[tuple[str, str]] | None) -> list[tuple[str, str]] | None:
+        for pair in pairs or []:
+            for template in pair:
+                fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+                if fields != ["finding"]:
+                    raise ValueError(
+                        f"template {template!r} must contain '{{finding}}' exactly once and no other '{{...}}' field"
+                    )
+        return pairs
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> _VocabularySpec:
+        seen: set[str] = set()
+        for finding in self.findings:
+            key = finding.name.strip().lower()
+            if key in seen:
+                raise ValueError(f"finding name {finding.name!r} appears twice")
+            seen.add(key)
+        return self
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding: its canonical name, literal synonyms and paraphrase regexes."""
+
+    name: str
+    synonyms: tuple[str, ...] = ()
+    paraphrases: tuple[str, ...] = ()
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The literal phrases that mention this finding (the name first)."""
+        return (self.name, *(s for s in self.synonyms if s.lower() != self.name.lower()))
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A validated findings vocabulary (see the module docstring for the YAML)."""
+
+    findings: list[Finding]
+    templates: list[tuple[str, str]] = field(default_factory=lambda: list(CT_CLIP_TEMPLATES))
+    cues: CueLists = field(default_factory=CueLists)
+    description: str = ""
+    source: str = "<memory>"
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.findings]
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocabulary:
+        """Read and validate a vocabulary YAML file."""
+        path = Path(path)
+        if not path.is_file():
+            raise RecipeError(f"{path}: vocabulary file not found")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "<memory>") -> Vocabulary:
+        """Validate an already-parsed vocabulary mapping; ``source`` names it in errors."""
+        if not isinstance(data, dict):
+            raise RecipeError(f"{source}: a vocabulary must be a mapping with a 'findings' list, got {type(data).__name__}")
+        try:
+            spec = _VocabularySpec.model_validate(data)
+        except ValidationError as exc:
+            raise RecipeError(f"{source}: invalid vocabulary\n" + _describe_errors(exc, data)) from None
+        cues = CueLists().extended(
+            negation_pre=spec.negation_cues.pre,
+            negation_post=spec.negation_cues.post,
+            uncertainty_pre=spec.uncertainty_cues.pre,
+            uncertainty_post=spec.uncertainty_cues.post,
+            pseudo=spec.pseudo_cues,
+            terminators=spec.terminators,
+            ignored_sections=[s.lower() for s in spec.ignored_sections],
+        )
+        findings = [Finding(f.name.strip(), tuple(f.synonyms), tuple(f.paraphrases)) for f in spec.findings]
+        templates = [tuple(pair) for pair in spec.templates] if spec.templates else list(CT_CLIP_TEMPLATES)
+        return cls(findings=findings, templates=templates, cues=cues, description=spec.description, source=source)
+
+    def finding(self, name: str) -> Finding:
+        for finding in self.findings:
+            if finding.name == name:
+                return finding
+        raise RecipeError(f"{self.source}: no finding named {name!r}; known findings: {self.names}")
+
+    def subset(self, names: Sequence[str]) -> Vocabulary:
+        """The same vocabulary restricted to ``names``, in that order (recipe ``data.findings``)."""
+        return Vocabulary(
+            findings=[self.finding(n) for n in names],
+            templates=list(self.templates),
+            cues=self.cues,
+            description=self.description,
+            source=self.source,
+        )
+
+    def prompts(self, name: str, *, with_synonyms: bool = False) -> list[tuple[str, str]]:
+        """(positive, negative) prompt pairs for zero-shot diagnosis of finding ``name``.
+
+        With ``with_synonyms`` every synonym fills every template, for CONCH-style
+        prompt ensembles (average the embeddings of all positives, of all negatives).
+        """
+        finding = self.finding(name)
+        terms = finding.terms if with_synonyms else (finding.name,)
+        return [(pos.format(finding=t), neg.format(finding=t)) for t in terms for pos, neg in self.templates]
+
+
+def _describe_errors(exc: ValidationError, data: dict[str, Any]) -> str:
+    """One line per problem: dotted key (with the finding's name when known) and what is wrong."""
+    lines = []
+    for error in exc.errors():
+        loc = list(error["loc"])
+        key = _format_loc(loc, data)
+        if error["type"] == "extra_forbidden":
+            lines.append(f"  - {key}: unknown key")
+        elif error["type"] == "missing":
+            lines.append(f"  - {key}: required key is missing")
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"  - {key}: {message}")
+    return "\n".join(lines)
+
+
+def _format_loc(loc: list[Any], data: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]"
+            if loc[:i] == ["findings"]:
+                name = _finding_name(data, item)
+                if name:
+                    parts[-1] += f" ({name!r})"
+        else:
+            parts.append(str(item))
+    return ".".join(parts) or "<top level>"
+
+
+def _finding_name(data: dict[str, Any], index: int) -> str | None:
+    findings = data.get("findings")
+    if isinstance(findings, list) and index < len(findings) and isinstance(findings[index], dict):
+        name = findings[index].get("name")
+        return name if isinstance(name, str) else None
+    return None
+
+
+__all__ = ["CT_CLIP_TEMPLATES", "Finding", "Vocabulary"]

@@ -45,7 +45,9 @@ class _Strict(BaseModel):
 
 class _CueBlock(_Strict):
     pre: list[str] = Field(default_factory=list, description="cues that scope forward ('no X')")
-    post: list[str] = Field(default_factory=list, description="cues that scope backward ('X is not seen')")
+    post: list[str] = Field(
+        default_factory=list, description="cues that scope backward ('X is not seen')"
+    )
 
 
 class _FindingSpec(_Strict):
@@ -68,7 +70,9 @@ class _FindingSpec(_Strict):
             try:
                 compiled = re.compile(pattern, re.IGNORECASE)
             except re.error as exc:
-                raise ValueError(f"paraphrase {pattern!r} is not a valid regular expression: {exc}") from None
+                raise ValueError(
+                    f"paraphrase {pattern!r} is not a valid regular expression: {exc}"
+                ) from None
             if compiled.match(""):
                 raise ValueError(f"paraphrase {pattern!r} matches the empty string")
         return patterns
@@ -86,13 +90,21 @@ class _VocabularySpec(_Strict):
 
     @field_validator("templates")
     @classmethod
-    def _templates_have_one_placeholder(cls, pairs: list[tuple[str, str]] | None) -> list[tuple[str, str]] | None:
-        for pair in pairs or []:
+    def _templates_have_one_placeholder(
+        cls, pairs: list[tuple[str, str]] | None
+    ) -> list[tuple[str, str]] | None:
+        for index, pair in enumerate(pairs or []):
             for template in pair:
-                fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+                try:
+                    fields = [
+                        f for _, f, _, _ in string.Formatter().parse(template) if f is not None
+                    ]
+                except ValueError as exc:  # unbalanced braces
+                    raise ValueError(f"pair {index}: template {template!r}: {exc}") from None
                 if fields != ["finding"]:
                     raise ValueError(
-                        f"template {template!r} must contain '{{finding}}' exactly once and no other '{{...}}' field"
+                        f"pair {index}: template {template!r} must contain '{{finding}}' exactly once "
+                        "and no other '{...}' field"
                     )
         return pairs
 
@@ -151,11 +163,15 @@ class Vocabulary:
     def from_dict(cls, data: Any, source: str = "<memory>") -> Vocabulary:
         """Validate an already-parsed vocabulary mapping; ``source`` names it in errors."""
         if not isinstance(data, dict):
-            raise RecipeError(f"{source}: a vocabulary must be a mapping with a 'findings' list, got {type(data).__name__}")
+            raise RecipeError(
+                f"{source}: a vocabulary must be a mapping with a 'findings' list, got {type(data).__name__}"
+            )
         try:
             spec = _VocabularySpec.model_validate(data)
         except ValidationError as exc:
-            raise RecipeError(f"{source}: invalid vocabulary\n" + _describe_errors(exc, data)) from None
+            raise RecipeError(
+                f"{source}: invalid vocabulary\n" + _describe_errors(exc, data)
+            ) from None
         cues = CueLists().extended(
             negation_pre=spec.negation_cues.pre,
             negation_post=spec.negation_cues.post,
@@ -165,9 +181,19 @@ class Vocabulary:
             terminators=spec.terminators,
             ignored_sections=[s.lower() for s in spec.ignored_sections],
         )
-        findings = [Finding(f.name.strip(), tuple(f.synonyms), tuple(f.paraphrases)) for f in spec.findings]
-        templates = [tuple(pair) for pair in spec.templates] if spec.templates else list(CT_CLIP_TEMPLATES)
-        return cls(findings=findings, templates=templates, cues=cues, description=spec.description, source=source)
+        findings = [
+            Finding(f.name.strip(), tuple(f.synonyms), tuple(f.paraphrases)) for f in spec.findings
+        ]
+        templates = (
+            [tuple(pair) for pair in spec.templates] if spec.templates else list(CT_CLIP_TEMPLATES)
+        )
+        return cls(
+            findings=findings,
+            templates=templates,
+            cues=cues,
+            description=spec.description,
+            source=source,
+        )
 
     def finding(self, name: str) -> Finding:
         for finding in self.findings:
@@ -193,7 +219,11 @@ class Vocabulary:
         """
         finding = self.finding(name)
         terms = finding.terms if with_synonyms else (finding.name,)
-        return [(pos.format(finding=t), neg.format(finding=t)) for t in terms for pos, neg in self.templates]
+        return [
+            (pos.format(finding=t), neg.format(finding=t))
+            for t in terms
+            for pos, neg in self.templates
+        ]
 
 
 def _describe_errors(exc: ValidationError, data: dict[str, Any]) -> str:

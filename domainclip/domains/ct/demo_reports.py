@@ -24,6 +24,7 @@ The output is a deterministic function of ``findings`` and the state of ``rng``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -69,36 +70,52 @@ def _cap(text: str) -> str:
 _PRESENT: dict[str, list[_Phrase]] = {
     "renal mass": [
         lambda r: f"There is a {_size_cm(r, 1.5)} heterogeneously enhancing {_side(r)} renal mass.",
-        lambda r: f"A {_size_cm(r, 1.5)} enhancing solid mass arises from the {_pick(r, ('upper', 'lower'))} pole of the {_side(r)} kidney.",
-        lambda r: f"Exophytic solid lesion of the {_side(r)} kidney measuring {_size_cm(r, 1.5)}, concerning for renal cell carcinoma.",
-        lambda r: f"{_cap(_side(r))} renal neoplasm measuring {_size_cm(r, 1.5)} with central necrosis.",
+        lambda r: (
+            f"A {_size_cm(r, 1.5)} enhancing solid mass arises from the {_pick(r, ('upper', 'lower'))} pole of the {_side(r)} kidney."
+        ),
+        lambda r: (
+            f"Exophytic solid lesion of the {_side(r)} kidney measuring {_size_cm(r, 1.5)}, concerning for renal cell carcinoma."
+        ),
+        lambda r: (
+            f"{_cap(_side(r))} renal neoplasm measuring {_size_cm(r, 1.5)} with central necrosis."
+        ),
         lambda r: f"The {_side(r)} kidney contains a {_size_cm(r, 1.5)} solid enhancing mass.",
     ],
     "renal cyst": [
         lambda r: f"Simple cyst in the {_side(r)} kidney measuring {_size_cm(r)}.",
         lambda r: f"{_size_cm(r)} simple {_side(r)} renal cyst.",
-        lambda r: f"Bosniak I cyst in the {_pick(r, ('upper', 'interpolar', 'lower'))} {_side(r)} kidney.",
+        lambda r: (
+            f"Bosniak I cyst in the {_pick(r, ('upper', 'interpolar', 'lower'))} {_side(r)} kidney."
+        ),
         lambda r: "Several subcentimeter renal cysts bilaterally.",
         lambda r: f"A {_size_cm(r)} parapelvic cyst is noted on the {_side(r)}.",
         lambda r: f"{_cap(_side(r))} renal cortical cyst with fluid attenuation.",
     ],
     "kidney stone": [
         lambda r: f"Nonobstructing {_size_mm(r)} calculus in the {_side(r)} kidney.",
-        lambda r: f"{_cap(_pick(r, ('right', 'left', 'bilateral')))} nephrolithiasis without hydronephrosis.",
-        lambda r: f"Punctate renal calculus in the {_pick(r, ('upper', 'lower'))} pole of the {_side(r)} kidney.",
+        lambda r: (
+            f"{_cap(_pick(r, ('right', 'left', 'bilateral')))} nephrolithiasis without hydronephrosis."
+        ),
+        lambda r: (
+            f"Punctate renal calculus in the {_pick(r, ('upper', 'lower'))} pole of the {_side(r)} kidney."
+        ),
         lambda r: f"Small {_side(r)} kidney stone measuring {_size_mm(r)}.",
         lambda r: f"Multiple nonobstructing {_side(r)} renal calculi, the largest {_size_mm(r)}.",
     ],
     "liver lesion": [
         lambda r: f"{_size_cm(r)} hypodense lesion in hepatic segment {_segment(r)}.",
         lambda r: f"Hypodense hepatic lesion measuring {_size_cm(r)} in segment {_segment(r)}.",
-        lambda r: f"There is a {_size_cm(r)} arterially enhancing hepatic mass in segment {_segment(r)}.",
+        lambda r: (
+            f"There is a {_size_cm(r)} arterially enhancing hepatic mass in segment {_segment(r)}."
+        ),
         lambda r: "Multiple hepatic metastases, the largest in the right lobe.",
         lambda r: f"Focal liver lesion in segment {_segment(r)} measuring {_size_cm(r)}.",
         lambda r: f"A {_size_cm(r)} hypoattenuating lesion is seen in the right hepatic lobe.",
     ],
     "pleural effusion": [
-        lambda r: f"{_pick(r, ('Small', 'Moderate', 'Large', 'Trace'))} {_side(r)} pleural effusion.",
+        lambda r: (
+            f"{_pick(r, ('Small', 'Moderate', 'Large', 'Trace'))} {_side(r)} pleural effusion."
+        ),
         lambda r: "Moderate bilateral pleural effusions with adjacent compressive atelectasis.",
         lambda r: f"Layering fluid in the {_side(r)} pleural space.",
         lambda r: f"There is a small {_side(r)}-sided pleural effusion.",
@@ -106,7 +123,9 @@ _PRESENT: dict[str, list[_Phrase]] = {
     ],
     "coronary calcification": [
         lambda r: "Coronary artery calcifications are present.",
-        lambda r: f"{_pick(r, ('Mild', 'Moderate', 'Severe', 'Three-vessel'))} coronary artery calcification.",
+        lambda r: (
+            f"{_pick(r, ('Mild', 'Moderate', 'Severe', 'Three-vessel'))} coronary artery calcification."
+        ),
         lambda r: "Dense calcification of the left anterior descending coronary artery.",
         lambda r: "Calcified coronary plaque in the left anterior descending artery.",
         lambda r: "The coronary arteries show extensive calcification.",
@@ -123,16 +142,22 @@ _PRESENT: dict[str, list[_Phrase]] = {
 _HEDGED: dict[str, list[_Phrase]] = {
     "renal mass": [
         lambda r: f"Possible small solid mass in the {_side(r)} kidney; MRI is recommended.",
-        lambda r: f"Indeterminate {_size_cm(r)} {_side(r)} renal lesion, suspicious for a small renal mass.",
+        lambda r: (
+            f"Indeterminate {_size_cm(r)} {_side(r)} renal lesion, suspicious for a small renal mass."
+        ),
         lambda r: f"A small {_side(r)} renal mass cannot be excluded.",
     ],
     "renal cyst": [
         lambda r: f"Possible small renal cyst in the {_side(r)} kidney.",
-        lambda r: f"Subcentimeter hypodensity in the {_side(r)} kidney, likely a simple renal cyst.",
+        lambda r: (
+            f"Subcentimeter hypodensity in the {_side(r)} kidney, likely a simple renal cyst."
+        ),
         lambda r: f"Questionable tiny {_side(r)} renal cyst.",
     ],
     "kidney stone": [
-        lambda r: f"Punctate hyperdensity in the {_side(r)} kidney may represent a small renal calculus.",
+        lambda r: (
+            f"Punctate hyperdensity in the {_side(r)} kidney may represent a small renal calculus."
+        ),
         lambda r: f"Questionable tiny {_side(r)} renal stone.",
         lambda r: "Possible nonobstructing nephrolithiasis.",
     ],
@@ -202,24 +227,171 @@ _NEGATED: dict[str, list[_Phrase]] = {
     ],
 }
 
+# Held-out phrasing: a second bank written after the bundled vocabulary was frozen and
+# never used to tune it, so agreement on it estimates how the structurer copes with
+# wording its vocabulary did not anticipate (see docs/report_structuring.md).
+_HELDOUT_PRESENT: dict[str, list[_Phrase]] = {
+    "renal mass": [
+        lambda r: (
+            f"A {_size_cm(r, 1.5)} solid lesion with avid enhancement is seen in the {_side(r)} kidney."
+        ),
+        lambda r: f"{_cap(_side(r))} renal tumor measuring {_size_cm(r, 1.5)}.",
+        lambda r: (
+            f"Heterogeneous enhancing mass in the {_side(r)} kidney interpolar region, measuring {_size_cm(r, 1.5)}."
+        ),
+        lambda r: (
+            f"There is an exophytic {_size_cm(r, 1.5)} mass off the {_side(r)} kidney lower pole."
+        ),
+        lambda r: f"Large {_side(r)} kidney mass with perinephric stranding.",
+    ],
+    "renal cyst": [
+        lambda r: f"{_cap(_side(r))} kidney: {_size_cm(r)} simple cyst.",
+        lambda r: "Small cortical cysts in both kidneys.",
+        lambda r: f"Bilateral renal cysts, the largest {_size_cm(r)}.",
+        lambda r: f"A {_size_cm(r)} fluid-attenuation cyst arises from the {_side(r)} kidney.",
+        lambda r: f"Hypoattenuating renal cyst in the {_side(r)} kidney.",
+    ],
+    "kidney stone": [
+        lambda r: f"{_size_mm(r)} stone in the {_side(r)} renal pelvis.",
+        lambda r: f"Nonobstructing {_side(r)} lower pole renal calculus.",
+        lambda r: f"Several calcified stones in the {_side(r)} kidney.",
+        lambda r: f"Urolithiasis involving the {_side(r)} kidney.",
+        lambda r: f"{_cap(_side(r))} nephrolithiasis, the largest stone measuring {_size_mm(r)}.",
+    ],
+    "liver lesion": [
+        lambda r: f"Hypoenhancing {_size_cm(r)} mass in the right lobe of the liver.",
+        lambda r: f"Segment {_segment(r)} hepatic hemangioma measuring {_size_cm(r)}.",
+        lambda r: "Several hypodense liver lesions compatible with metastases.",
+        lambda r: f"{_size_cm(r)} hyperenhancing focus in the liver dome.",
+        lambda r: "The liver contains multiple hypoattenuating lesions.",
+    ],
+    "pleural effusion": [
+        lambda r: f"{_cap(_side(r))} effusion with adjacent atelectasis.",
+        lambda r: f"Small amount of {_side(r)} pleural fluid.",
+        lambda r: "Bilateral pleural effusions, right greater than left.",
+        lambda r: f"Loculated {_side(r)} pleural collection.",
+    ],
+    "coronary calcification": [
+        lambda r: "Atherosclerotic calcification of the coronary arteries.",
+        lambda r: "Calcified atherosclerotic plaque in the LAD.",
+        lambda r: "Coronary calcium is present in the LAD and circumflex.",
+        lambda r: "Three-vessel coronary atherosclerosis.",
+    ],
+    "cardiomegaly": [
+        lambda r: "The heart size is increased.",
+        lambda r: "Cardiomegaly with biventricular enlargement.",
+        lambda r: "The heart is mildly enlarged with no pericardial effusion.",
+        lambda r: "Enlarged heart size.",
+    ],
+}
+
+_HELDOUT_HEDGED: dict[str, list[_Phrase]] = {
+    "renal mass": [
+        lambda r: f"Ill-defined area in the {_side(r)} kidney, suspicious for renal neoplasm.",
+        lambda r: "Focal renal enhancement that may represent a small tumor.",
+    ],
+    "renal cyst": [lambda r: f"Tiny hypodensity in the {_side(r)} kidney, probably a cyst."],
+    "kidney stone": [
+        lambda r: (
+            f"Tiny hyperdense focus in the {_side(r)} kidney, possibly a nonobstructing calculus."
+        )
+    ],
+    "liver lesion": [
+        lambda r: f"Vague hypodensity in segment {_segment(r)}, possibly a liver lesion."
+    ],
+    "pleural effusion": [
+        lambda r: f"Trace pleural fluid versus pleural thickening on the {_side(r)}."
+    ],
+    "coronary calcification": [lambda r: "Possible coronary artery calcification."],
+    "cardiomegaly": [lambda r: "Borderline cardiomegaly."],
+}
+
+_HELDOUT_NEGATED: dict[str, list[_Phrase]] = {
+    "renal mass": [
+        lambda r: "There is no renal mass identified.",
+        lambda r: "Kidneys: no solid mass.",
+        lambda r: "No suspicious renal neoplasm.",
+    ],
+    "renal cyst": [lambda r: "Kidneys without cysts.", lambda r: "No cystic renal lesions."],
+    "kidney stone": [
+        lambda r: "No radiopaque renal calculi.",
+        lambda r: "There are no kidney stones.",
+        lambda r: "Calculi are not seen in either kidney.",
+    ],
+    "liver lesion": [
+        lambda r: "Liver: no focal lesions.",
+        lambda r: "No hepatic lesions are identified.",
+    ],
+    "pleural effusion": [
+        lambda r: "Pleural spaces: no effusion.",
+        lambda r: "There is no pleural effusion.",
+    ],
+    "coronary calcification": [
+        lambda r: "Coronary arteries: no calcification.",
+        lambda r: "No calcified coronary plaque.",
+    ],
+    "cardiomegaly": [lambda r: "Normal heart size.", lambda r: "Heart not enlarged."],
+}
+
+_HELDOUT_IMPRESSION_PLAIN: dict[str, Sequence[str]] = {
+    "renal mass": (
+        "Renal tumor; recommend urology referral.",
+        "Findings as described in the kidney; MRI advised.",
+    ),
+    "renal cyst": ("Benign renal cystic lesion.", "Simple kidney cysts."),
+    "kidney stone": ("Nephrolithiasis.", "Nonobstructing renal stone."),
+    "liver lesion": (
+        "Hepatic lesions, likely metastatic.",
+        "Indeterminate liver findings; MRI suggested.",
+    ),
+    "pleural effusion": ("Pleural effusions.", "Small effusion."),
+    "coronary calcification": (
+        "Coronary atherosclerosis.",
+        "Coronary artery disease with calcified plaque.",
+    ),
+    "cardiomegaly": ("Cardiomegaly.", "Enlarged heart."),
+}
+
+_HELDOUT_IMPRESSION_HEDGED: dict[str, Sequence[str]] = {
+    "renal mass": ("Possible renal tumor.",),
+    "renal cyst": ("Probable renal cyst.",),
+    "kidney stone": ("Questionable tiny calculus.",),
+    "liver lesion": ("Possible hepatic lesion.",),
+    "pleural effusion": ("Possible trace effusion.",),
+    "coronary calcification": ("Possible coronary calcification.",),
+    "cardiomegaly": ("Borderline heart size.",),
+}
+
 # Organ-level "normal" statements that do not name the finding they rule out.
 _NORMAL_WITHOUT_NAMING: dict[str, list[str]] = {
     "renal mass": ["The kidneys enhance symmetrically."],
     "renal cyst": ["The renal parenchyma is homogeneous."],
     "kidney stone": ["The collecting systems are not dilated."],
-    "liver lesion": ["The liver is of normal size and attenuation.", "The liver parenchyma is homogeneous."],
+    "liver lesion": [
+        "The liver is of normal size and attenuation.",
+        "The liver parenchyma is homogeneous.",
+    ],
     "pleural effusion": ["The pleural spaces are clear."],
     "coronary calcification": ["The coronary arteries are unremarkable."],
     "cardiomegaly": ["Heart size is normal.", "The heart is normal in size."],
 }
 
 _IMPRESSION_PLAIN: dict[str, Sequence[str]] = {
-    "renal mass": ("Solid renal mass, suspicious for renal cell carcinoma; urology referral recommended.", "Enhancing renal mass."),
+    "renal mass": (
+        "Solid renal mass, suspicious for renal cell carcinoma; urology referral recommended.",
+        "Enhancing renal mass.",
+    ),
     "renal cyst": ("Simple renal cyst, no follow-up needed.", "Benign-appearing renal cyst."),
     "kidney stone": ("Nonobstructing nephrolithiasis.", "Renal calculus without obstruction."),
-    "liver lesion": ("Hepatic lesion; further characterisation with MRI is recommended.", "Focal liver lesion as described."),
+    "liver lesion": (
+        "Hepatic lesion; further characterisation with MRI is recommended.",
+        "Focal liver lesion as described.",
+    ),
     "pleural effusion": ("Pleural effusion.", "Pleural effusion with adjacent atelectasis."),
-    "coronary calcification": ("Coronary artery calcification.", "Coronary atherosclerotic calcification."),
+    "coronary calcification": (
+        "Coronary artery calcification.",
+        "Coronary atherosclerotic calcification.",
+    ),
     "cardiomegaly": ("Cardiomegaly.", "Enlarged heart."),
 }
 
@@ -270,8 +442,16 @@ _FILLER: dict[str, Sequence[str]] = {
         "Mild dependent atelectasis.",
         "No pneumothorax.",
     ),
-    "Liver": ("The portal veins are patent.", "The gallbladder is unremarkable.", "No biliary dilatation."),
-    "Kidneys": ("No hydronephrosis.", "The adrenal glands are normal.", "The ureters are not dilated."),
+    "Liver": (
+        "The portal veins are patent.",
+        "The gallbladder is unremarkable.",
+        "No biliary dilatation.",
+    ),
+    "Kidneys": (
+        "No hydronephrosis.",
+        "The adrenal glands are normal.",
+        "The ureters are not dilated.",
+    ),
 }
 
 _CLOSING = (
@@ -281,14 +461,38 @@ _CLOSING = (
 )
 
 
-def _finding_sentence(name: str, present: bool, hedged: bool, rng: np.random.Generator) -> str | None:
+@dataclass(frozen=True)
+class _Banks:
+    present: dict[str, list[_Phrase]]
+    hedged: dict[str, list[_Phrase]]
+    negated: dict[str, list[_Phrase]]
+    impression_plain: dict[str, Sequence[str]]
+    impression_hedged: dict[str, Sequence[str]]
+
+
+_PHRASINGS: dict[str, _Banks] = {
+    "standard": _Banks(_PRESENT, _HEDGED, _NEGATED, _IMPRESSION_PLAIN, _IMPRESSION_HEDGED),
+    "heldout": _Banks(
+        _HELDOUT_PRESENT,
+        _HELDOUT_HEDGED,
+        _HELDOUT_NEGATED,
+        _HELDOUT_IMPRESSION_PLAIN,
+        _HELDOUT_IMPRESSION_HEDGED,
+    ),
+}
+PHRASINGS: tuple[str, ...] = tuple(_PHRASINGS)
+
+
+def _finding_sentence(
+    name: str, present: bool, hedged: bool, banks: _Banks, rng: np.random.Generator
+) -> str | None:
     """One sentence about ``name`` in its organ section, or None when the reader omits it."""
     if present:
-        bank = _HEDGED[name] if hedged else _PRESENT[name]
+        bank = banks.hedged[name] if hedged else banks.present[name]
         return _pick_phrase(bank, rng)
     style = rng.random()
     if style < 0.5:
-        return _pick_phrase(_NEGATED[name], rng)
+        return _pick_phrase(banks.negated[name], rng)
     if style < 0.75:
         return _pick(rng, _NORMAL_WITHOUT_NAMING[name])
     return None
@@ -301,17 +505,32 @@ def _pick_phrase(bank: Sequence[_Phrase], rng: np.random.Generator) -> str:
 def _check_findings(findings: Mapping[str, bool]) -> dict[str, bool]:
     unknown = sorted(set(findings) - set(DEMO_FINDINGS))
     if unknown:
-        raise ValueError(f"make_report: unknown demo findings {unknown}; expected a subset of {list(DEMO_FINDINGS)}")
+        raise ValueError(
+            f"make_report: unknown demo findings {unknown}; expected a subset of {list(DEMO_FINDINGS)}"
+        )
     return {name: bool(findings.get(name, False)) for name in DEMO_FINDINGS}
 
 
-def make_report(findings: Mapping[str, bool], rng: np.random.Generator, *, hedge_rate: float = 0.1) -> str:
+def make_report(
+    findings: Mapping[str, bool],
+    rng: np.random.Generator,
+    *,
+    hedge_rate: float = 0.1,
+    phrasing: str = "standard",
+) -> str:
     """Write a Findings + Impression CT report for the given ground truth.
 
     ``findings`` maps demo finding names (see :data:`DEMO_FINDINGS`) to presence;
     missing names count as absent, unknown names raise ``ValueError``. Each present
     finding is hedged with probability ``hedge_rate`` (see the module docstring).
+    ``phrasing="heldout"`` draws finding sentences from a second bank of wordings
+    that the bundled vocabulary was not tuned on (a held-out test of the structurer).
     """
+    if phrasing not in _PHRASINGS:
+        raise ValueError(
+            f"make_report: phrasing must be one of {sorted(_PHRASINGS)}, got {phrasing!r}"
+        )
+    banks = _PHRASINGS[phrasing]
     truth = _check_findings(findings)
     hedged = {name: truth[name] and bool(rng.random() < hedge_rate) for name in DEMO_FINDINGS}
 
@@ -321,7 +540,11 @@ def make_report(findings: Mapping[str, bool], rng: np.random.Generator, *, hedge
         "FINDINGS:",
     ]
     for header, names in _SECTIONS:
-        sentences = [s for n in names if (s := _finding_sentence(n, truth[n], hedged[n], rng)) is not None]
+        sentences = [
+            s
+            for n in names
+            if (s := _finding_sentence(n, truth[n], hedged[n], banks, rng)) is not None
+        ]
         fillers = list(_FILLER[header])
         n_filler = int(rng.integers(0, 3))
         for i in rng.permutation(len(fillers))[:n_filler]:
@@ -335,10 +558,14 @@ def make_report(findings: Mapping[str, bool], rng: np.random.Generator, *, hedge
     impression: list[str] = []
     for name in DEMO_FINDINGS:
         if truth[name]:
-            bank = _IMPRESSION_HEDGED[name] if hedged[name] else _IMPRESSION_PLAIN[name]
+            bank = banks.impression_hedged[name] if hedged[name] else banks.impression_plain[name]
             impression.append(_pick(rng, bank))
     if not impression:
-        impression.append(_pick(rng, ("No acute abnormality.", "Unremarkable CT of the chest, abdomen and pelvis.")))
+        impression.append(
+            _pick(
+                rng, ("No acute abnormality.", "Unremarkable CT of the chest, abdomen and pelvis.")
+            )
+        )
     absent = [name for name in DEMO_FINDINGS if not truth[name]]
     if absent and rng.random() < 0.3:
         impression.append(f"No {_pick(rng, absent)}.")
@@ -346,4 +573,4 @@ def make_report(findings: Mapping[str, bool], rng: np.random.Generator, *, hedge
     return "\n".join(lines)
 
 
-__all__ = ["DEMO_FINDINGS", "make_report"]
+__all__ = ["DEMO_FINDINGS", "PHRASINGS", "make_report"]

@@ -1,0 +1,145 @@
+"""Vocabulary YAML: bundled files load, bad files fail with the file and key named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from domainclip.errors import RecipeError
+from domainclip.reports import ReportStructurer, Vocabulary
+from domainclip.reports.extract import BUNDLED_VOCABULARIES, load_vocabulary
+
+DEMO_NAMES = [
+    "renal mass",
+    "renal cyst",
+    "kidney stone",
+    "liver lesion",
+    "pleural effusion",
+    "coronary calcification",
+    "cardiomegaly",
+]
+CT_RATE_NAMES = [
+    "Medical material",
+    "Arterial wall calcification",
+    "Cardiomegaly",
+    "Pericardial effusion",
+    "Coronary artery wall calcification",
+    "Hiatal hernia",
+    "Lymphadenopathy",
+    "Emphysema",
+    "Atelectasis",
+    "Lung nodule",
+    "Lung opacity",
+    "Pulmonary fibrotic sequela",
+    "Pleural effusion",
+    "Mosaic attenuation pattern",
+    "Peribronchial thickening",
+    "Consolidation",
+    "Bronchiectasis",
+    "Interlobular septal thickening",
+]
+
+
+def _write(tmp_path: Path, content: dict) -> Path:
+    path = tmp_path / "vocab.yaml"
+    path.write_text(yaml.safe_dump(content), encoding="utf-8")
+    return path
+
+
+def test_bundled_vocabularies_have_the_contract_names_in_order() -> None:
+    assert load_vocabulary("ct").names == DEMO_NAMES
+    assert load_vocabulary("ct-rate").names == CT_RATE_NAMES
+    assert load_vocabulary(BUNDLED_VOCABULARIES["ct"]).names == DEMO_NAMES  # a path works too
+
+
+def test_templates_default_to_ct_clip_and_prompts_fill_them() -> None:
+    vocab = Vocabulary.from_dict(
+        {"findings": [{"name": "emphysema", "synonyms": ["emphysematous changes"]}]}
+    )
+    assert vocab.templates == [("{finding}.", "not {finding}.")]
+    assert vocab.prompts("emphysema") == [("emphysema.", "not emphysema.")]
+    assert vocab.prompts("emphysema", with_synonyms=True) == [
+        ("emphysema.", "not emphysema."),
+        ("emphysematous changes.", "not emphysematous changes."),
+    ]
+    demo = load_vocabulary("ct")
+    assert ("there is cardiomegaly.", "there is no cardiomegaly.") in demo.prompts("cardiomegaly")
+
+
+def test_subset_keeps_the_requested_order() -> None:
+    vocab = load_vocabulary("ct").subset(["cardiomegaly", "renal cyst"])
+    assert vocab.names == ["cardiomegaly", "renal cyst"]
+    with pytest.raises(RecipeError, match="no finding named 'renal masss'"):
+        load_vocabulary("ct").subset(["renal masss"])
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ({"findings": [{"name": "a"}], "colour": 1}, r"colour: unknown key"),
+        (
+            {"findings": [{"name": "a", "synonym": ["b"]}]},
+            r"findings\[0\] \('a'\)\.synonym: unknown key",
+        ),
+        ({"findings": [{"name": "a"}, {"name": "A"}]}, r"finding name 'A' appears twice"),
+        (
+            {"findings": [{"name": "a", "paraphrases": ["(unclosed"]}]},
+            r"paraphrases: paraphrase '\(unclosed' is not a valid regular expression",
+        ),
+        ({"findings": [{"name": "a", "paraphrases": ["x?"]}]}, r"matches the empty string"),
+        (
+            {"findings": [{"name": "a"}], "templates": [["{finding}.", "no finding."]]},
+            r"templates: pair 0: template 'no finding\.' must contain",
+        ),
+        (
+            {"findings": [{"name": "a"}], "templates": [["{finding} {x}.", "no {finding}."]]},
+            r"no other",
+        ),
+        (
+            {"findings": [{"name": "a"}], "templates": [["{finding}.", "no {finding"]]},
+            r"pair 0: template 'no \{finding'",
+        ),
+        ({"findings": [{"name": "a"}], "templates": [["{finding}."]]}, r"templates\[0\]"),
+        ({"findings": [{"synonyms": ["b"]}]}, r"findings\[0\]\.name: required key is missing"),
+        ({"findings": []}, r"findings: "),
+        (
+            {"findings": [{"name": "a"}], "negation_cues": {"before": ["x"]}},
+            r"negation_cues\.before: unknown key",
+        ),
+    ],
+)
+def test_invalid_vocabulary_names_file_and_key(
+    tmp_path: Path, content: dict, expected: str
+) -> None:
+    path = _write(tmp_path, content)
+    with pytest.raises(RecipeError, match=expected) as info:
+        Vocabulary.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="vocabulary file not found"):
+        Vocabulary.load(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("findings: [unclosed\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match="not valid YAML"):
+        Vocabulary.load(bad)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n- b\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match="must be a mapping"):
+        Vocabulary.load(listed)
+    with pytest.raises(RecipeError, match="neither a file nor a bundled vocabulary"):
+        load_vocabulary("ct-rat")
+
+
+def test_yaml_cues_extend_the_defaults(tmp_path: Path) -> None:
+    base = {"findings": [{"name": "emphysema"}]}
+    text = "Emphysema excluded by the reader."
+    assert ReportStructurer(Vocabulary.from_dict(base)).structure(text, "r").vector[0] == 1.0
+    extended = Vocabulary.load(
+        _write(tmp_path, {**base, "negation_cues": {"post": ["excluded by the reader"]}})
+    )
+    assert ReportStructurer(extended).structure(text, "r").vector[0] == 0.0
+    assert "no" in extended.cues.negation_pre  # defaults kept

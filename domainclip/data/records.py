@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,9 @@ class Record:
     (1.0 present, 0.0 absent, NaN unknown); it is empty otherwise, and the report
     structurer supplies silver labels. ``report_id`` groups images that share one
     report (several reconstructions of one scan): the contrastive losses treat
-    them as positives of each other.
+    them as positives of each other. ``image_meta`` holds reader hints that a dataset
+    keeps outside the image file (CT-RATE: rescale slope/intercept and voxel spacing from
+    its metadata CSV); the domain's preprocessor receives them with the path.
     """
 
     id: str
@@ -28,6 +31,7 @@ class Record:
     event: int | None = None
     report_id: str | None = None
     source: str = ""  # "file:row" for error messages
+    image_meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_survival(self) -> bool:

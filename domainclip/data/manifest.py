@@ -1,0 +1,159 @@
+"""The generic manifest: a CSV of image-report pairs -> :class:`Record` list.
+
+Columns (design.md): ``id, patient_id, image, report`` plus optional ``time``, ``event``,
+``split`` and ``report_id``; every other column is a finding (1 present, 0 absent, empty
+unknown). Image paths are relative to the manifest's folder, or absolute.
+
+- No ``patient_id`` column: a loud warning, and each row is its own patient (patient-level
+  splits then cannot protect against leakage between rows of one patient).
+- No ``split`` column: a seeded patient-level split (:func:`assign_splits`).
+- No ``report_id`` column: rows of one patient with identical report text form one report
+  group (several reconstructions of one scan share their report verbatim); a
+  ``report_id`` column, when present, decides instead (an empty cell: the row alone).
+
+Malformed cells (a finding that is not 0/1, a negative time, an unknown split...) are all
+collected and raised together as one :class:`DataError`. Row-level problems that do not
+prevent building a record (missing image, empty report, duplicate id...) are left to
+:func:`domainclip.data.validate.validate_records`, so ``skip_bad_rows`` can drop them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from domainclip.data.records import Record
+from domainclip.data.splits import SPLITS, assign_splits
+from domainclip.errors import DataError
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("id", "image", "report")
+FIXED_COLUMNS = ("id", "patient_id", "image", "report", "time", "event", "split", "report_id")
+
+
+def read_manifest(path: Path, seed: int = 0) -> list[Record]:
+    """Parse the manifest at ``path``; ``seed`` drives the split when the CSV has no ``split`` column."""
+    path = Path(path)
+    table = _read_table(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(f"{path}: missing required column(s) {missing}; found {list(table.columns)}")
+    finding_columns = [c for c in table.columns if c not in FIXED_COLUMNS]
+    has_patients = "patient_id" in table.columns
+    if not has_patients:
+        message = (f"{path}: no 'patient_id' column; every row is treated as its own patient, so splits cannot "
+                   "keep scans of one patient together. Add a patient_id column.")
+        warnings.warn(message, UserWarning, stacklevel=2)
+        log.warning(message)
+
+    records: list[Record] = []
+    problems: list[str] = []
+    for position, row in enumerate(table.to_dict("records")):
+        where = f"{path.name}:row {position + 2}"  # header is line 1
+        cell_problems: list[str] = []
+        record_id = row["id"].strip()
+        if not record_id:
+            cell_problems.append("empty id")
+        patient = row["patient_id"].strip() if has_patients else record_id
+        if has_patients and not patient:
+            cell_problems.append("empty patient_id")
+        image = row["image"].strip()
+        if not image:
+            cell_problems.append("empty image path")
+        findings = {name: _finding(row[name], name, cell_problems) for name in finding_columns}
+        time = _time(row.get("time", ""), cell_problems)
+        event = _event(row.get("event", ""), cell_problems)
+        split = row.get("split", "").strip() or "train"
+        if split not in SPLITS:
+            cell_problems.append(f"split {split!r} is not one of {list(SPLITS)}")
+        if cell_problems:
+            problems.extend(f"{where} (id={record_id}): {p}" for p in cell_problems)
+            continue
+        records.append(Record(
+            id=record_id,
+            patient_id=patient,
+            image=_resolve(image, path.parent),
+            report=row["report"],
+            split=split,
+            findings={k: v for k, v in findings.items() if v is not None},
+            time=time,
+            event=event,
+            report_id=_report_id(row, patient, record_id),
+            source=where,
+        ))
+    if problems:
+        raise DataError(f"{path}: {len(problems)} malformed cell(s)", problems)
+    if "split" not in table.columns:
+        log.info("%s: no 'split' column; assigning a patient-level split with seed %d", path, seed)
+        records = assign_splits(records, seed=seed)
+    return records
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(f"{path}: manifest not found")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc})") from exc
+    table.columns = [str(c).strip() for c in table.columns]
+    duplicated = sorted({c for c in table.columns if list(table.columns).count(c) > 1})
+    if duplicated:
+        raise DataError(f"{path}: duplicate column(s) {duplicated}")
+    return table
+
+
+def _resolve(image: str, base: Path) -> Path:
+    candidate = Path(image).expanduser()
+    return candidate if candidate.is_absolute() else base / candidate
+
+
+def _finding(value: str, name: str, problems: list[str]) -> float | None:
+    text = value.strip()
+    if text == "":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if number not in (0.0, 1.0):
+        problems.append(f"finding {name!r} is {text!r}; expected 0, 1 or empty")
+        return None
+    return number
+
+
+def _time(value: str, problems: list[str]) -> float | None:
+    text = value.strip()
+    if text == "":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        problems.append(f"time {text!r} is not a non-negative number")
+        return None
+    return number
+
+
+def _event(value: str, problems: list[str]) -> int | None:
+    text = value.strip()
+    if text == "":
+        return None
+    if text not in ("0", "1", "0.0", "1.0"):
+        problems.append(f"event {text!r}; expected 0 (censored), 1 (event) or empty")
+        return None
+    return int(float(text))
+
+
+def _report_id(row: dict[str, str], patient: str, record_id: str) -> str:
+    if "report_id" in row:
+        return row["report_id"].strip() or record_id
+    digest = hashlib.sha1(row["report"].strip().encode("utf-8")).hexdigest()[:12]
+    return f"{patient}:{digest}"

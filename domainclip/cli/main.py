@@ -86,7 +86,7 @@ def validate_data(recipe: RecipeArg, overrides: SetOpt = None) -> None:
     for problem in problems:
         typer.echo(problem)
     if problems:
-        typer.echo(f"{len(problems)} problem(s) in {len(records) + len(problems)} rows", err=True)
+        typer.echo(f"{len(problems)} problem(s); {len(records)} row(s) are usable", err=True)
         raise typer.Exit(3)
     typer.echo(f"ok: {len(records)} rows, no problems")
 

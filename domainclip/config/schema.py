@@ -97,7 +97,8 @@ class AlignStageConfig(StageConfig):
     loss: Literal["soft_label", "clip"] = Field("soft_label", description="contract: alignment loss (soft_label: SoftLabelClipLoss; clip: hard-label ClipLoss)")
     soft_label: SoftLabelConfig = SoftLabelConfig()
     text_lr: float | None = Field(None, description="learning rate of the text tower; default lr")
-    memory_bounded: bool = False
+    memory_bounded: bool = Field(False, description="tile the contrastive loss so memory grows linearly in batch size")
+    sentence_dropout: float = Field(0.5, ge=0, le=1, description="probability of training on a random subset of a report's sentences")
 
 
 class StagesConfig(Strict):

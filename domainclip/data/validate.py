@@ -24,7 +24,13 @@ def problem_line(record: Record, reason: str) -> str:
 
 
 def validate_records(records: Sequence[Record], domain: Domain, max_workers: int | None = None) -> list[str]:
-    """All problems of ``records``, in record order (several per record when several apply).
+    """All problems of ``records``, in record order (several per record when several apply)."""
+    return [line for _, line in find_problems(records, domain, max_workers)]
+
+
+def find_problems(records: Sequence[Record], domain: Domain,
+                  max_workers: int | None = None) -> list[tuple[int, str]]:
+    """(position in ``records``, problem line) for every problem, so callers can drop exactly the bad rows.
 
     Images are opened with ``max_workers`` threads (decompression releases the GIL);
     each distinct path is checked once.
@@ -32,21 +38,21 @@ def validate_records(records: Sequence[Record], domain: Domain, max_workers: int
     image_reasons = _check_images(records, domain, max_workers)
     first_row: dict[str, Record] = {}
     crossing = patients_in_several_splits(records)
-    problems: list[str] = []
-    for record in records:
-        reason = image_reasons.get(Path(record.image))
-        if reason is not None:
-            problems.append(problem_line(record, reason))
+    problems: list[tuple[int, str]] = []
+    for position, record in enumerate(records):
+        reasons = []
+        if (reason := image_reasons.get(Path(record.image))) is not None:
+            reasons.append(reason)
         if not record.report.strip():
-            problems.append(problem_line(record, "report is empty"))
+            reasons.append("report is empty")
         if record.id in first_row:
-            problems.append(problem_line(record, f"duplicate id (first at {first_row[record.id].source})"))
+            reasons.append(f"duplicate id (first at {first_row[record.id].source})")
         else:
             first_row[record.id] = record
         if record.patient_id in crossing:
             splits = ", ".join(crossing[record.patient_id])
-            problems.append(problem_line(
-                record, f"patient {record.patient_id} appears in splits {splits}; a patient must stay in one split"))
+            reasons.append(f"patient {record.patient_id} appears in splits {splits}; a patient must stay in one split")
+        problems.extend((position, problem_line(record, reason)) for reason in reasons)
     return problems
 
 

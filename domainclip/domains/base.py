@@ -43,6 +43,10 @@ class Domain(Protocol):
 
     def default_vocabulary(self) -> Path: ...
 
+    def discover_images(self, folder: Path) -> list[Path]:
+        """Images (files or series folders) under ``folder``, for inference on a plain folder."""
+        ...
+
     def check_image(self, path: Path) -> str | None:
         """Return why ``path`` is unusable, or None. Used by ``validate-data``."""
         ...

@@ -29,11 +29,11 @@ def load_records(recipe: Recipe, check: bool = True) -> tuple[list[Record], list
     records = layouts[recipe.data.layout](recipe.data)
     if not check:
         return records, []
-    from domainclip.data.validate import validate_records
+    from domainclip.data.validate import find_problems
 
-    problems = validate_records(records, domain)
-    bad_ids = {p.split("(id=", 1)[1].split(")", 1)[0] for p in problems if "(id=" in p}
-    return [r for r in records if r.id not in bad_ids], problems
+    found = find_problems(records, domain)
+    bad = {position for position, _ in found}
+    return [r for i, r in enumerate(records) if i not in bad], [line for _, line in found]
 
 
 def checked_records(recipe: Recipe, run_dir: Path | None) -> list[Record]:

@@ -11,15 +11,12 @@ from domainclip.data.records import Record
 from domainclip.progress import track
 
 
-def cache_root(cache_dir: Path | None) -> Path:
-    return Path(cache_dir) if cache_dir is not None else Path.home() / ".cache" / "domainclip"
-
-
 def image_dataset(records: list[Record], preprocessor, cache_dir: Path | None):
-    from domainclip.data.cache import DiskCache
+    from domainclip.data.cache import DiskCache, default_cache_root
     from domainclip.data.dataset import CachedDataset
 
-    return CachedDataset(records, preprocessor, DiskCache(cache_root(cache_dir) / "preprocessed", preprocessor.config))
+    cache = DiskCache(default_cache_root(cache_dir) / "preprocessed", preprocessor.config)
+    return CachedDataset(records, preprocessor, cache)
 
 
 @torch.no_grad()

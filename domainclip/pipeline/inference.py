@@ -18,8 +18,8 @@ from domainclip.errors import DataError
 VOCABULARY_FILE = "vocabulary.yaml"  # copied into the model directory by `run`: synonyms + prompt templates
 
 
-def records_from(manifest: Path | None, images: Path | None) -> list[Record]:
-    """Records from a generic manifest, or one record per image file / DICOM folder in a folder."""
+def records_from(manifest: Path | None, images: Path | None, domain) -> list[Record]:
+    """Records from a generic manifest, or one record per image (file or DICOM series) in a folder."""
     if (manifest is None) == (images is None):
         raise DataError("give exactly one of --manifest CSV or --images FOLDER")
     if manifest is not None:
@@ -28,35 +28,36 @@ def records_from(manifest: Path | None, images: Path | None) -> list[Record]:
         return read_manifest(manifest)
     if not images.is_dir():
         raise DataError(f"--images {images}: not a folder")
-    from domainclip.data.manifest import discover_images
-
-    found = discover_images(images)
+    found = domain.discover_images(images)
     if not found:
-        raise DataError(f"--images {images}: no NIfTI files or DICOM series found")
-    return [Record(id=_image_id(p, images), patient_id=_image_id(p, images), image=p, report="") for p in found]
+        raise DataError(f"--images {images}: no images found (NIfTI files or DICOM series folders)")
+    return [Record(id=_image_id(p, images), patient_id=_image_id(p, images), image=p, report="",
+                   source=str(p)) for p in found]
 
 
 def _image_id(path: Path, root: Path) -> str:
-    rel = path.relative_to(root).as_posix()
+    rel = path.relative_to(root).as_posix() if path != root else path.name
     for suffix in (".nii.gz", ".nii", ".dcm"):
         if rel.endswith(suffix):
             return rel[: -len(suffix)]
     return rel
 
 
-def _embed_records(model_dir: Path, records: list[Record], batch_size: int):
+def _embed_inputs(model_dir: Path, manifest: Path | None, images: Path | None, batch_size: int):
+    """Load the model, find and check the images, embed them with the model's own preprocessing."""
     from domainclip.domains import get_domain
     from domainclip.models.model_dir import load_model
     from domainclip.pipeline.embedding import embed_images, image_dataset
 
     loaded = load_model(model_dir)
     domain = get_domain(loaded.domain)
+    records = records_from(manifest, images, domain)
     problems = [f"{r.source or r.image} (id={r.id}): {why}" for r in records
                 if (why := domain.check_image(Path(r.image))) is not None]
     if problems:
         raise DataError(f"{len(problems)} unusable image(s)", problems)
     dataset = image_dataset(records, domain.build_preprocessor(loaded.preprocess_config), None)
-    return loaded, embed_images(loaded, dataset, batch_size)
+    return loaded, records, embed_images(loaded, dataset, batch_size)
 
 
 def embed_command(model_dir: Path, out: Path, *, manifest: Path | None, images: Path | None, batch_size: int,
@@ -65,8 +66,7 @@ def embed_command(model_dir: Path, out: Path, *, manifest: Path | None, images: 
 
     from domainclip.pipeline.embedding import embed_texts
 
-    records = records_from(manifest, images)
-    loaded, image_emb = _embed_records(model_dir, records, batch_size)
+    loaded, records, image_emb = _embed_inputs(model_dir, manifest, images, batch_size)
     ids = [r.id for r in records]
     reports = [r.report for r in records]
     text_emb = embed_texts(loaded, reports) if with_text and all(reports) else None
@@ -111,8 +111,7 @@ def zeroshot_command(model_dir: Path, findings: str, out: Path, *, manifest: Pat
     names = [f.strip() for f in findings.split(",") if f.strip()]
     if not names:
         raise DataError("--findings: give at least one finding name, e.g. --findings 'pleural effusion,cardiomegaly'")
-    records = records_from(manifest, images)
-    loaded, image_emb = _embed_records(model_dir, records, batch_size)
+    loaded, records, image_emb = _embed_inputs(model_dir, manifest, images, batch_size)
     vocab_file = Path(model_dir) / VOCABULARY_FILE
     vocab = Vocabulary.load(vocab_file) if vocab_file.is_file() else None
     synonyms = {f.name: [f.name, *f.synonyms] for f in vocab.findings} if vocab else {}

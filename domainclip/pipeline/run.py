@@ -34,10 +34,10 @@ def _indices(records: list[Record], split: str) -> list[int]:
 
 def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
     from domainclip.engine import distributed as dist
-    from domainclip.models.dual_encoder import DomainCLIP
+    from domainclip.models.domain_clip import DomainCLIP
     from domainclip.models.model_dir import save_model_dir
     from domainclip.models.text import TextTower
-    from domainclip.models.vit import load_encoder_weights
+    from domainclip.models.weights import load_encoder_weights
     from domainclip.pipeline.stages import build_image_encoder, run_align_stage, run_mae_stage
 
     started = time.time()

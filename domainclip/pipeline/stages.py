@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,52 +14,36 @@ from torch import nn
 from domainclip.config.schema import Recipe
 from domainclip.data.records import Record
 from domainclip.engine.trainer import Trainer
+from domainclip.errors import RecipeError
 
 log = logging.getLogger(__name__)
 
 
 def image_size(recipe: Recipe) -> tuple[int, ...]:
     if recipe.preprocess.size is None:
-        raise ValueError("preprocess.size is required to build the image encoder")
+        raise RecipeError("preprocess.size: required to build the image encoder (e.g. [64, 64, 64])")
     return tuple(recipe.preprocess.size)
 
 
 def build_image_encoder(recipe: Recipe, in_channels: int) -> nn.Module:
-    from domainclip.models.vit import ViTEncoder
+    from domainclip.models.builders import build_image_encoder as build
 
-    cfg = recipe.model.image
-    return ViTEncoder(
-        in_channels=in_channels,
-        img_size=image_size(recipe),
-        patch_size=tuple(cfg.patch_size),
-        hidden_size=cfg.hidden_size,
-        depth=cfg.depth,
-        heads=cfg.heads,
-        mlp_ratio=cfg.mlp_ratio,
-    )
+    return build(recipe.model.image, in_channels=in_channels, img_size=image_size(recipe))
 
 
 def run_mae_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, encoder: nn.Module, run_dir: Path,
                   resume: bool) -> nn.Module:
     """Stage 1: masked-autoencoder pretraining; returns the pretrained encoder."""
-    from domainclip.models.mae import MaskedAutoencoder
+    from domainclip.models.builders import build_mae
 
-    cfg = recipe.model.image
-    mae = MaskedAutoencoder(
-        encoder,
-        decoder_hidden_size=cfg.decoder_hidden_size,
-        decoder_depth=cfg.decoder_depth,
-        decoder_heads=cfg.decoder_heads,
-        mask_ratio=recipe.stages.mae.mask_ratio,
-        norm_pix_loss=recipe.stages.mae.norm_pix_loss,
-    )
+    mae = build_mae(encoder, recipe.model.image, recipe.stages.mae)
 
     def loss_fn(model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         loss, _, _ = model(batch["image"])
         return loss, {}
 
     trainer = Trainer(model=mae, loss_fn=loss_fn, dataset=dataset, stage=recipe.stages.mae, train=recipe.train,
-                      run_dir=run_dir, name="mae")
+                      run_dir=run_dir, name="mae", num_workers=recipe.data.num_workers)
     return trainer.fit(resume=resume).encoder
 
 
@@ -69,18 +54,38 @@ def group_ids(records: list[Record]) -> torch.Tensor:
     return torch.tensor([lookup[k] for k in keys], dtype=torch.long)
 
 
-class AlignCollate:
-    """Adds tokenised reports, finding vectors and report groups to a batch of images."""
+def split_sentences(report: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", report) if s.strip()]
 
-    def __init__(self, records: list[Record], findings: np.ndarray, tokenize) -> None:
+
+class AlignCollate:
+    """Adds tokenised reports, finding vectors and report groups to a batch of images.
+
+    With ``sentence_dropout`` > 0, each report is (with that probability) replaced by a random non-empty subset
+    of its sentences. Why: zero-shot prompts are single sentences ("no pleural effusion."), and a text tower that
+    only ever saw whole reports embeds them poorly. The soft-label targets still come from the whole report,
+    which describes the image. Randomness comes from torch's RNG, which the engine seeds and checkpoints.
+    """
+
+    def __init__(self, records: list[Record], findings: np.ndarray, tokenize, sentence_dropout: float = 0.0) -> None:
         self.reports = [r.report for r in records]
+        self.sentences = [split_sentences(r.report) for r in records]
         self.findings = torch.from_numpy(np.asarray(findings, dtype=np.float32))
         self.groups = group_ids(records)
         self.tokenize = tokenize
+        self.sentence_dropout = sentence_dropout
+
+    def _text(self, i: int) -> str:
+        sentences = self.sentences[i]
+        if self.sentence_dropout <= 0 or len(sentences) < 2 or torch.rand(()) >= self.sentence_dropout:
+            return self.reports[i]
+        keep = torch.rand(len(sentences)) < 0.5
+        keep[torch.randint(len(sentences), ())] = True
+        return " ".join(s for s, k in zip(sentences, keep.tolist()) if k)
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         index = torch.tensor([int(item["index"]) for item in items])
-        tokens = self.tokenize([self.reports[i] for i in index.tolist()])
+        tokens = self.tokenize([self._text(i) for i in index.tolist()])
         return {
             "image": torch.stack([item["image"] for item in items]),
             "input_ids": tokens["input_ids"],
@@ -123,6 +128,7 @@ def run_align_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, model: nn
         ]
     trainer = Trainer(model=model, loss_fn=loss_fn, dataset=dataset, stage=recipe.stages.align, train=recipe.train,
                       run_dir=run_dir, name="align",
-                      collate_fn=AlignCollate(records, findings, model.text_tower.tokenize),
-                      param_groups=param_groups)
+                      collate_fn=AlignCollate(records, findings, model.text_tower.tokenize,
+                                             recipe.stages.align.sentence_dropout),
+                      param_groups=param_groups, num_workers=recipe.data.num_workers)
     return trainer.fit(resume=resume)

@@ -15,7 +15,7 @@ from domainclip.data.records import Record
 from domainclip.domains.ct.demo import ensure_demo, write_demo
 from domainclip.domains.ct.layouts import read_ct_rate
 from domainclip.domains.ct.preprocess import CTPreprocessor
-from domainclip.domains.ct.readers import read_ct
+from domainclip.domains.ct.readers import discover_ct_images, read_ct
 from domainclip.errors import DomainClipError, RecipeError
 
 
@@ -37,6 +37,9 @@ class CTDomain:
 
     def default_vocabulary(self) -> Path:
         return Path(__file__).with_name("vocabulary.yaml")
+
+    def discover_images(self, folder: Path) -> list[Path]:
+        return discover_ct_images(folder)
 
     def check_image(self, path: Path) -> str | None:
         """Why ``path`` is no usable CT (unreadable, truncated, not 3D, NaN voxels), or None.

@@ -1,0 +1,188 @@
+"""Soft contrastive targets from per-sample finding vectors.
+
+The target matrix over a batch of N image-report pairs is::
+
+    T = identity_weight * G + (1 - identity_weight) * P
+
+* ``G`` is the identity extended to groups: ``G_ij = [g_i == g_j] / |group of i|``. Two
+  reconstructions of one scan that share a report (same group id) are positives of
+  each other; without group ids ``G`` is the identity matrix.
+* ``P`` is a row softmax of ``S / temperature``, ``S`` the finding similarity of
+  :mod:`.finding_similarity` (cosine of the finding vectors extended by a "no
+  abnormality" entry: two normal studies have ``S = 1``, unknown entries are ignored
+  pairwise). A sample, and every sample of its group, has ``S = 1`` with it.
+
+Why a temperature: ``S`` lives in [0, 1], and a softmax of numbers that close is
+nearly uniform (Cardiac-CLIP's temperature-free softmax gives the matching pair about
+0.28 of the mass at batch 8); at 0.1 a study unlike the others keeps nearly all of its
+row. Numerics: the kernel is ``exp((S - 1) / temperature)``, in (0, 1] and exactly 1 on
+the diagonal, so every row sum is at least 1: no overflow, no division by zero, no NaN,
+and rows of ``T`` sum to 1.
+
+``S`` is symmetric, so the text -> image targets are the same rows: text j's target
+over images is ``T[j, :]``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._checks import check_findings, check_groups
+from .finding_similarity import FindingSimilarity
+from .tiled import WeightTiles, _spans
+
+_BLOCK_ROWS = 256
+
+
+class SoftTargets:
+    """Tile generator for the soft-label target matrix of one (gathered) batch.
+
+    Args:
+        findings: (N, K) floats in [0, 1], NaN for unknown; ``None`` leaves only ``G``.
+        groups: (N,) integer ids, equal ids are positives; ``None``: every sample alone.
+        temperature: softmax temperature of the finding similarity.
+        identity_weight: weight of ``G`` in the mix; 1 gives plain CLIP targets.
+        dtype: precision of the targets (the loss' compute dtype).
+    """
+
+    def __init__(
+        self,
+        findings: torch.Tensor | None,
+        groups: torch.Tensor | None,
+        *,
+        temperature: float,
+        identity_weight: float,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not 0.0 <= identity_weight <= 1.0:
+            raise ValueError(f"identity_weight must be in [0, 1], got {identity_weight}")
+        self.temperature = temperature
+        self.identity_weight = identity_weight if findings is not None else 1.0
+        self.groups = groups
+        reference = findings if findings is not None else groups
+        if reference is None:
+            raise ValueError("SoftTargets needs findings or groups")
+        self._size, self._dtype, self._device = reference.shape[0], dtype, reference.device
+        if groups is not None:
+            _, self._group_index, counts = torch.unique(
+                groups, return_inverse=True, return_counts=True
+            )
+            self._group_size = counts.to(dtype)
+        self._similarity = FindingSimilarity(findings, dtype) if findings is not None else None
+
+    @property
+    def soft_weight(self) -> float:
+        """Weight of the finding-based part ``P`` (0 when no findings were given)."""
+        return 1.0 - self.identity_weight
+
+    # -- G: group identity --------------------------------------------------------------
+
+    def group_mean(self, features: torch.Tensor) -> torch.Tensor:
+        """Row i: the mean ``m_i`` of ``features`` over i's group.
+
+        Then ``sum(G * Z) = scale * sum_i a_i . m_i``: the identity part costs O(B * D).
+        """
+        if self.groups is None:
+            return features
+        sums = features.new_zeros((len(self._group_size), features.shape[1]))
+        sums = sums.index_add(0, self._group_index, features)
+        means = sums / self._group_size[:, None].to(features.dtype)
+        return means[self._group_index]
+
+    # -- P: finding agreement -------------------------------------------------------------
+
+    def kernel(self, rows: slice, cols: slice, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``exp((S - 1) / temperature)`` for a tile: in (0, 1], exactly 1 for same group."""
+        logits = self._similarity(rows, cols, self.temperature, out=out)
+        if self.groups is None:
+            logits.diagonal(rows.start - cols.start).zero_()
+        else:
+            logits.masked_fill_(self.groups[rows, None] == self.groups[None, cols], 0)
+        return logits.exp_()
+
+    def _dense_kernel(self, rows: slice) -> torch.Tensor:
+        """``kernel[rows, :]`` as one tensor, filled in row blocks: fresh (B, B) temporaries
+        cost page faults comparable to the arithmetic, small blocks are reused by malloc."""
+        out = torch.empty(
+            (rows.stop - rows.start, self._size), dtype=self._dtype, device=self._device
+        )
+        for block in _spans(rows.stop - rows.start, _BLOCK_ROWS):
+            shifted = slice(rows.start + block.start, rows.start + block.stop)
+            self.kernel(shifted, slice(0, self._size), out=out[block])
+        return out
+
+    def inverse_row_sums(self, rows: slice, chunk_size: int) -> torch.Tensor:
+        """``1 / sum_j kernel[i, j]`` for the given rows, over all columns, tile by tile."""
+        total = torch.zeros(rows.stop - rows.start, dtype=self._dtype, device=self._device)
+        for part in _spans(rows.stop - rows.start, chunk_size):
+            shifted = slice(rows.start + part.start, rows.start + part.stop)
+            for cols in _spans(self._size, chunk_size):
+                total[part] += self.kernel(shifted, cols).sum(dim=1)
+        return total.reciprocal_()
+
+    def row_weights(self, rows: slice, chunk_size: int | None) -> WeightTiles:
+        """Tiles of ``P[rows, :]`` for a local-loss rank; tile rows are relative to ``rows``."""
+        if chunk_size is None:
+            dense = self._dense_kernel(rows)
+            dense.mul_(dense.sum(dim=1, keepdim=True).reciprocal_())
+            return lambda _rows, _cols: dense
+        inverse = self.inverse_row_sums(rows, chunk_size)
+
+        def tile(local_rows: slice, cols: slice) -> torch.Tensor:
+            shifted = slice(rows.start + local_rows.start, rows.start + local_rows.stop)
+            return self.kernel(shifted, cols).mul_(inverse[local_rows, None])
+
+        return tile
+
+    def symmetric_weights(self, chunk_size: int | None) -> WeightTiles:
+        """Tiles of ``P + P.T`` (image -> text plus text -> image targets, square case).
+
+        The kernel is symmetric, so ``P + P.T = kernel * (u_i + u_j)`` with ``u = 1 / row sums``.
+        """
+        if chunk_size is None:
+            dense = self._dense_kernel(slice(0, self._size))
+            inverse = dense.sum(dim=1).reciprocal_()
+            for block in _spans(self._size, _BLOCK_ROWS):
+                dense[block].mul_(inverse[block, None] + inverse[None, :])
+            return lambda _rows, _cols: dense
+        inverse = self.inverse_row_sums(slice(0, self._size), chunk_size)
+
+        def tile(rows: slice, cols: slice) -> torch.Tensor:
+            return self.kernel(rows, cols).mul_(inverse[rows, None] + inverse[None, cols])
+
+        return tile
+
+    # -- the whole matrix, for inspection and tests --------------------------------------------
+
+    def dense(self) -> torch.Tensor:
+        """The full (N, N) target matrix ``T``; every row sums to 1."""
+        if self.groups is None:
+            identity = torch.eye(self._size, dtype=self._dtype, device=self._device)
+        else:
+            same = (self.groups[:, None] == self.groups[None, :]).to(self._group_size.dtype)
+            identity = same / self._group_size[self._group_index][:, None]
+        if self.soft_weight == 0:
+            return identity
+        everything = slice(0, self._size)
+        kernel = self.kernel(everything, everything)
+        soft = kernel / kernel.sum(dim=1, keepdim=True)
+        return self.identity_weight * identity + self.soft_weight * soft
+
+
+def soft_targets(
+    findings: torch.Tensor,
+    groups: torch.Tensor | None = None,
+    *,
+    temperature: float = 0.1,
+    identity_weight: float = 0.5,
+) -> torch.Tensor:
+    """The (B, B) soft target matrix :class:`SoftLabelClipLoss` trains towards (rows sum to 1)."""
+    check_findings(findings, findings.shape[0] if findings.ndim == 2 else -1, None)
+    if groups is not None:
+        check_groups(groups, findings.shape[0])
+    dtype = torch.promote_types(findings.dtype, torch.float32)
+    return SoftTargets(
+        findings, groups, temperature=temperature, identity_weight=identity_weight, dtype=dtype
+    ).dense()

@@ -73,7 +73,7 @@ class ModelConfig(Strict):
 
 class SoftLabelConfig(Strict):
     temperature: float = Field(0.1, gt=0)
-    identity_weight: float = Field(0.5, ge=0, le=1, description="mix of identity targets into the soft targets")
+    soft_weight: float = Field(0.5, ge=0, le=1, description="weight of the finding-similarity targets; the rest is the identity (0 = plain CLIP)")
 
 
 class StageConfig(Strict):
@@ -98,6 +98,7 @@ class AlignStageConfig(StageConfig):
     soft_label: SoftLabelConfig = SoftLabelConfig()
     text_lr: float | None = Field(None, description="learning rate of the text tower; default lr")
     memory_bounded: bool = Field(False, description="tile the contrastive loss so memory grows linearly in batch size")
+    augment: bool = Field(False, description="random left-right flips and small shifts of the images")
     sentence_dropout: float = Field(0.5, ge=0, le=1, description="probability of training on a random subset of a report's sentences")
 
 

@@ -4,7 +4,7 @@ Two studies with the same findings should not be pushed apart as if they were
 unrelated: the targets are :class:`~.soft_targets.SoftTargets` (see there for the
 similarity, unknown/uncertain handling and why all-normal vectors are safe), and the
 loss is the symmetric cross-entropy ``-1/2 mean_i sum_j T_ij log softmax_rows(Z)_ij``
-plus the same over texts. With ``identity_weight=1`` (or no findings, no groups) it is
+plus the same over texts. With ``soft_weight=0`` (or no findings, no groups) it is
 exactly :class:`~.clip.ClipLoss`; so it is when every finding vector is a distinct
 one-hot and the temperature goes to 0.
 
@@ -28,7 +28,8 @@ class SoftLabelClipLoss(ClipLoss):
 
     Args:
         temperature: softmax temperature of the finding agreement (see SoftTargets).
-        identity_weight: weight of the (group) identity in the targets; 1 is plain CLIP.
+        soft_weight: weight of the finding-similarity targets; the rest goes to the (group)
+            identity. 0 is plain CLIP.
         local_loss, gather_with_grad, cache_labels, rank, world_size, memory_bounded,
             chunk_size: as in :class:`ClipLoss`.
         num_findings: if given, finding vectors of any other length are rejected
@@ -38,7 +39,7 @@ class SoftLabelClipLoss(ClipLoss):
     def __init__(
         self,
         temperature: float = 0.1,
-        identity_weight: float = 0.5,
+        soft_weight: float = 0.5,
         local_loss: bool = False,
         gather_with_grad: bool = False,
         cache_labels: bool = False,
@@ -59,10 +60,10 @@ class SoftLabelClipLoss(ClipLoss):
         )
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        if not 0.0 <= identity_weight <= 1.0:
-            raise ValueError(f"identity_weight must be in [0, 1], got {identity_weight}")
+        if not 0.0 <= soft_weight <= 1.0:
+            raise ValueError(f"soft_weight must be in [0, 1], got {soft_weight}")
         self.temperature = temperature
-        self.identity_weight = identity_weight
+        self.soft_weight = soft_weight
         self.num_findings = num_findings
 
     def _targets(
@@ -79,7 +80,7 @@ class SoftLabelClipLoss(ClipLoss):
             findings,
             groups,
             temperature=self.temperature,
-            identity_weight=self.identity_weight,
+            soft_weight=self.soft_weight,
             dtype=dtype,
         )
 

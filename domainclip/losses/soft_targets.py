@@ -2,7 +2,7 @@
 
 The target matrix over a batch of N image-report pairs is::
 
-    T = identity_weight * G + (1 - identity_weight) * P
+    T = (1 - soft_weight) * G + soft_weight * P
 
 * ``G`` is the identity extended to groups: ``G_ij = [g_i == g_j] / |group of i|``. Two
   reconstructions of one scan that share a report (same group id) are positives of
@@ -41,7 +41,7 @@ class SoftTargets:
         findings: (N, K) floats in [0, 1], NaN for unknown; ``None`` leaves only ``G``.
         groups: (N,) integer ids, equal ids are positives; ``None``: every sample alone.
         temperature: softmax temperature of the finding similarity.
-        identity_weight: weight of ``G`` in the mix; 1 gives plain CLIP targets.
+        soft_weight: weight of ``P`` in the mix; 0 gives plain CLIP targets.
         dtype: precision of the targets (the loss' compute dtype).
     """
 
@@ -51,15 +51,15 @@ class SoftTargets:
         groups: torch.Tensor | None,
         *,
         temperature: float,
-        identity_weight: float,
+        soft_weight: float,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        if not 0.0 <= identity_weight <= 1.0:
-            raise ValueError(f"identity_weight must be in [0, 1], got {identity_weight}")
+        if not 0.0 <= soft_weight <= 1.0:
+            raise ValueError(f"soft_weight must be in [0, 1], got {soft_weight}")
         self.temperature = temperature
-        self.identity_weight = identity_weight if findings is not None else 1.0
+        self.soft_weight = soft_weight if findings is not None else 0.0
         self.groups = groups
         reference = findings if findings is not None else groups
         if reference is None:
@@ -73,9 +73,9 @@ class SoftTargets:
         self._similarity = FindingSimilarity(findings, dtype) if findings is not None else None
 
     @property
-    def soft_weight(self) -> float:
-        """Weight of the finding-based part ``P`` (0 when no findings were given)."""
-        return 1.0 - self.identity_weight
+    def identity_weight(self) -> float:
+        """Weight of the group identity ``G`` (1 when no findings were given)."""
+        return 1.0 - self.soft_weight
 
     # -- G: group identity --------------------------------------------------------------
 
@@ -176,7 +176,7 @@ def soft_targets(
     groups: torch.Tensor | None = None,
     *,
     temperature: float = 0.1,
-    identity_weight: float = 0.5,
+    soft_weight: float = 0.5,
 ) -> torch.Tensor:
     """The (B, B) soft target matrix :class:`SoftLabelClipLoss` trains towards (rows sum to 1)."""
     check_findings(findings, findings.shape[0] if findings.ndim == 2 else -1, None)
@@ -184,5 +184,5 @@ def soft_targets(
         check_groups(groups, findings.shape[0])
     dtype = torch.promote_types(findings.dtype, torch.float32)
     return SoftTargets(
-        findings, groups, temperature=temperature, identity_weight=identity_weight, dtype=dtype
+        findings, groups, temperature=temperature, soft_weight=soft_weight, dtype=dtype
     ).dense()

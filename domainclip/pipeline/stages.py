@@ -17,6 +17,7 @@ from domainclip.engine.trainer import Trainer
 from domainclip.errors import RecipeError
 
 log = logging.getLogger(__name__)
+MAX_SHIFT = 4  # voxels, for the alignment stage's random translation
 
 
 def image_size(recipe: Recipe) -> tuple[int, ...]:
@@ -61,33 +62,48 @@ def split_sentences(report: str) -> list[str]:
 class AlignCollate:
     """Adds tokenised reports, finding vectors and report groups to a batch of images.
 
-    With ``sentence_dropout`` > 0, each report is (with that probability) replaced by a random non-empty subset
-    of its sentences. Why: zero-shot prompts are single sentences ("no pleural effusion."), and a text tower that
-    only ever saw whole reports embeds them poorly. The soft-label targets still come from the whole report,
-    which describes the image. Randomness comes from torch's RNG, which the engine seeds and checkpoints.
+    With ``sentence_dropout`` > 0, each report is (with that probability) replaced by one of its sentences or
+    by a random non-empty subset of them. Why: zero-shot prompts are single sentences ("no pleural effusion."),
+    and a text tower that only ever saw whole reports embeds them poorly. The soft-label targets still come from
+    the whole report, which describes the image. With ``augment``, images are flipped left-right and shifted by
+    a few voxels: with a few hundred studies, a ViT otherwise memorises them. Randomness comes from torch's RNG,
+    which the engine seeds and checkpoints.
     """
 
-    def __init__(self, records: list[Record], findings: np.ndarray, tokenize, sentence_dropout: float = 0.0) -> None:
+    def __init__(self, records: list[Record], findings: np.ndarray, tokenize, sentence_dropout: float = 0.0,
+                 augment: bool = False) -> None:
         self.reports = [r.report for r in records]
         self.sentences = [split_sentences(r.report) for r in records]
         self.findings = torch.from_numpy(np.asarray(findings, dtype=np.float32))
         self.groups = group_ids(records)
         self.tokenize = tokenize
         self.sentence_dropout = sentence_dropout
+        self.augment = augment
 
     def _text(self, i: int) -> str:
         sentences = self.sentences[i]
         if self.sentence_dropout <= 0 or len(sentences) < 2 or torch.rand(()) >= self.sentence_dropout:
             return self.reports[i]
+        one = int(torch.randint(len(sentences), ()))
+        if torch.rand(()) < 0.5:
+            return sentences[one]
         keep = torch.rand(len(sentences)) < 0.5
-        keep[torch.randint(len(sentences), ())] = True
+        keep[one] = True
         return " ".join(s for s, k in zip(sentences, keep.tolist()) if k)
+
+    def _image(self, image: torch.Tensor) -> torch.Tensor:
+        if not self.augment:
+            return image
+        if torch.rand(()) < 0.5:
+            image = image.flip(1)  # first spatial axis: left-right in RAS
+        shifts = torch.randint(-MAX_SHIFT, MAX_SHIFT + 1, (image.ndim - 1,)).tolist()
+        return image.roll(shifts, dims=tuple(range(1, image.ndim)))
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         index = torch.tensor([int(item["index"]) for item in items])
         tokens = self.tokenize([self._text(i) for i in index.tolist()])
         return {
-            "image": torch.stack([item["image"] for item in items]),
+            "image": torch.stack([self._image(item["image"]) for item in items]),
             "input_ids": tokens["input_ids"],
             "attention_mask": tokens["attention_mask"],
             "findings": self.findings[index],
@@ -103,7 +119,7 @@ def build_align_loss(recipe: Recipe, distributed: bool) -> nn.Module:
     dist_kwargs = {"local_loss": distributed, "gather_with_grad": distributed, "memory_bounded": cfg.memory_bounded}
     if cfg.loss == "soft_label":
         return SoftLabelClipLoss(temperature=cfg.soft_label.temperature,
-                                 identity_weight=cfg.soft_label.identity_weight, **dist_kwargs)
+                                 soft_weight=cfg.soft_label.soft_weight, **dist_kwargs)
     return ClipLoss(**dist_kwargs)
 
 
@@ -129,6 +145,6 @@ def run_align_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, model: nn
     trainer = Trainer(model=model, loss_fn=loss_fn, dataset=dataset, stage=recipe.stages.align, train=recipe.train,
                       run_dir=run_dir, name="align",
                       collate_fn=AlignCollate(records, findings, model.text_tower.tokenize,
-                                             recipe.stages.align.sentence_dropout),
+                                             recipe.stages.align.sentence_dropout, recipe.stages.align.augment),
                       param_groups=param_groups, num_workers=recipe.data.num_workers)
     return trainer.fit(resume=resume)

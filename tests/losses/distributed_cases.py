@@ -16,7 +16,7 @@ WORLD_SIZE = 2
 LOCAL_BATCH = 5
 DIM = 6
 IMAGE_TOKENS, TEXT_TOKENS = 4, 3
-SOFT = {"temperature": 0.3, "identity_weight": 0.4}
+SOFT = {"temperature": 0.3, "soft_weight": 0.6}
 CHUNK = 3  # does not divide the batch: exercises ragged tiles
 
 MODES = {  # name: (local_loss, gather_with_grad)

@@ -93,8 +93,8 @@ def test_filip_masks_must_match_and_keep_a_token():
 def test_constructor_arguments():
     with pytest.raises(ValueError, match="temperature"):
         SoftLabelClipLoss(temperature=0)
-    with pytest.raises(ValueError, match="identity_weight"):
-        SoftLabelClipLoss(identity_weight=1.5)
+    with pytest.raises(ValueError, match="soft_weight"):
+        SoftLabelClipLoss(soft_weight=-0.5)
     with pytest.raises(ValueError, match="chunk_size"):
         ClipLoss(chunk_size=0)
     with pytest.raises(ValueError, match=r"rank must be in \[0, world_size\)"):

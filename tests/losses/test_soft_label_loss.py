@@ -17,34 +17,34 @@ def test_rows_sum_to_one_and_everything_is_finite():
     findings = random_findings(12, 7, seed=0)
     findings[3] = NAN  # nothing known about sample 3
     findings[4] = 0.5  # everything uncertain
-    targets = soft_targets(findings, temperature=0.1, identity_weight=0.3)
+    targets = soft_targets(findings, temperature=0.1, soft_weight=0.7)
     assert torch.isfinite(targets).all() and (targets >= 0).all()
     torch.testing.assert_close(targets.sum(dim=1), torch.ones(12))
 
 
 def test_two_normal_studies_are_positives_of_each_other():
     findings = torch.tensor([[0.0, 0, 0], [0, 0, 0], [1, 0, 1], [0, 1, 1]])
-    targets = soft_targets(findings, temperature=0.1, identity_weight=0.0)
+    targets = soft_targets(findings, temperature=0.1, soft_weight=1)
     assert torch.isfinite(targets).all()
     assert targets[0, 1] == pytest.approx(targets[0, 0])  # as much a positive as itself
     assert targets[0, 1] > 10 * targets[0, 2]
 
 
 def test_all_zero_batch_gives_uniform_targets_without_nan():
-    targets = soft_targets(torch.zeros(5, 4), temperature=0.1, identity_weight=0.0)
+    targets = soft_targets(torch.zeros(5, 4), temperature=0.1, soft_weight=1)
     torch.testing.assert_close(targets, torch.full((5, 5), 0.2))
 
 
 def test_distinct_findings_keep_most_of_their_own_row():
     """Regression for the near-uniform targets of a temperature-free softmax (0.28 at batch 8)."""
     findings = torch.eye(8, 18)  # eight studies, each with its own single finding
-    targets = soft_targets(findings, temperature=0.1, identity_weight=0.0)
+    targets = soft_targets(findings, temperature=0.1, soft_weight=1)
     assert (targets.diagonal() > 0.5).all()
 
 
 def test_unknown_entries_are_ignored_pairwise():
     findings = torch.tensor([[1.0, 0, NAN], [1, 0, 1], [1, 0, 0], [0, 1, 1]])
-    targets = soft_targets(findings, temperature=0.1, identity_weight=0.0)
+    targets = soft_targets(findings, temperature=0.1, soft_weight=1)
     # Sample 0 agrees with 1 and 2 on everything both know, so they weigh as much as itself.
     assert targets[0, 1] == pytest.approx(targets[0, 0]) and targets[0, 2] == pytest.approx(
         targets[0, 0]
@@ -54,7 +54,7 @@ def test_unknown_entries_are_ignored_pairwise():
 
 def test_uncertain_sits_halfway_between_present_and_absent():
     findings = torch.tensor([[1.0], [0.5], [0.0]])
-    targets = soft_targets(findings, temperature=1.0, identity_weight=0.0)
+    targets = soft_targets(findings, temperature=1.0, soft_weight=1)
     half = 2**-0.5  # cos((0.5, 0.5), (1, 0)) = cos((0.5, 0.5), (0, 1))
     torch.testing.assert_close(targets[0], torch.softmax(torch.tensor([1.0, half, 0.0]), dim=0))
     torch.testing.assert_close(targets[1], torch.softmax(torch.tensor([half, 1.0, half]), dim=0))
@@ -97,35 +97,35 @@ def test_similarity_with_unknown_entries_matches_a_per_pair_computation():
 def test_groups_are_positives_even_without_shared_findings():
     findings = torch.tensor([[1.0, 0], [0, 1], [0, 0], [1, 1]])
     groups = torch.tensor([7, 7, 8, 9])
-    targets = soft_targets(findings, groups, temperature=0.1, identity_weight=0.5)
+    targets = soft_targets(findings, groups, temperature=0.1, soft_weight=0.5)
     assert targets[0, 1] == pytest.approx(targets[0, 0]) and targets[1, 0] == pytest.approx(
         targets[1, 1]
     )
     assert targets[2, 2] > 0.5 > targets[0, 0]  # a group of two splits its identity mass
 
 
-def test_identity_weight_one_is_exactly_clip_loss():
+def test_soft_weight_zero_is_exactly_clip_loss():
     image, text = unit_features(16, 8, seed=2)
     scale = torch.tensor(14.0, requires_grad=True)
     findings = random_findings(16, 5, seed=2)
-    soft = SoftLabelClipLoss(identity_weight=1.0)
+    soft = SoftLabelClipLoss(soft_weight=0)
     want = loss_and_grads(ClipLoss(), image, text, scale)
     got = loss_and_grads(lambda *x: soft(*x, findings=findings), image, text, scale)
     for w, g in zip(want, got):
         torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.parametrize("identity_weight", [0.0, 0.5])
+@pytest.mark.parametrize("soft_weight", [1.0, 0.5])
 @pytest.mark.parametrize("memory_bounded", [False, True])
 def test_distinct_one_hot_findings_at_zero_temperature_is_clip_loss(
-    identity_weight, memory_bounded
+    soft_weight, memory_bounded
 ):
     image, text = unit_features(10, 8, seed=3)
     scale = torch.tensor(20.0, requires_grad=True)
     findings = torch.eye(10, 12)[torch.randperm(10, generator=torch.Generator().manual_seed(0))]
     soft = SoftLabelClipLoss(
         temperature=1e-4,
-        identity_weight=identity_weight,
+        soft_weight=soft_weight,
         memory_bounded=memory_bounded,
         chunk_size=3,
     )
@@ -142,10 +142,10 @@ def test_matches_naive_soft_cross_entropy(memory_bounded):
     scale = torch.tensor(12.0, dtype=torch.float64, requires_grad=True)
     findings = random_findings(batch, 6, seed=4)
     groups = torch.tensor([i // 3 for i in range(batch)])
-    targets = soft_targets(findings.double(), groups, temperature=0.2, identity_weight=0.4)
+    targets = soft_targets(findings.double(), groups, temperature=0.2, soft_weight=0.6)
     want = loss_and_grads(lambda x, y, s: soft_infonce(x, y, y, x, s, targets), image, text, scale)
     loss = SoftLabelClipLoss(
-        temperature=0.2, identity_weight=0.4, memory_bounded=memory_bounded, chunk_size=6
+        temperature=0.2, soft_weight=0.6, memory_bounded=memory_bounded, chunk_size=6
     )
     got = loss_and_grads(lambda *x: loss(*x, findings=findings, groups=groups), image, text, scale)
     for w, g in zip(want, got):

@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from domainclip.data.records import Record
-from domainclip.data.splits import SPLITS, assign_splits
+from domainclip.data.splits import SPLIT_ALIASES, SPLITS, assign_splits
 from domainclip.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,7 @@ def read_manifest(path: Path, seed: int = 0) -> list[Record]:
         time = _time(row.get("time", ""), cell_problems)
         event = _event(row.get("event", ""), cell_problems)
         split = row.get("split", "").strip() or "train"
+        split = SPLIT_ALIASES.get(split, split)
         if split not in SPLITS:
             cell_problems.append(f"split {split!r} is not one of {list(SPLITS)}")
         if cell_problems:

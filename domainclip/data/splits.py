@@ -15,7 +15,9 @@ import numpy as np
 
 from domainclip.data.records import Record
 
-SPLITS: tuple[str, str, str] = ("train", "val", "test")
+SPLITS: tuple[str, str, str] = ("train", "valid", "test")
+# Spellings accepted in a manifest's split column, normalised to SPLITS.
+SPLIT_ALIASES = {"val": "valid", "validation": "valid"}
 
 
 def split_patients(
@@ -68,7 +70,7 @@ def assign_splits(records: Sequence[Record], fractions: Sequence[float] = (0.7, 
 def carve_validation(records: Sequence[Record], fraction: float = 0.1, seed: int = 0) -> list[Record]:
     """Move a seeded ``fraction`` of the *training* patients to ``val`` (for layouts that ship train/test only)."""
     train_patients = [r.patient_id for r in records if r.split == "train"]
-    assignment = split_patients(train_patients, (1.0 - fraction, fraction), seed, names=("train", "val"))
+    assignment = split_patients(train_patients, (1.0 - fraction, fraction), seed, names=("train", "valid"))
     return [dataclasses.replace(r, split=assignment[r.patient_id]) if r.split == "train" else r for r in records]
 
 

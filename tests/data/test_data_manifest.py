@@ -58,7 +58,7 @@ def test_missing_split_gives_a_seeded_patient_level_split(tmp_path):
     for r in records:
         splits_per_patient.setdefault(r.patient_id, set()).add(r.split)
     assert all(len(s) == 1 for s in splits_per_patient.values())
-    counts = [sum(1 for s in splits_per_patient.values() if s == {name}) for name in ("train", "val", "test")]
+    counts = [sum(1 for s in splits_per_patient.values() if s == {name}) for name in ("train", "valid", "test")]
     assert counts == [14, 2, 4]  # 20 patients at 0.7 / 0.1 / 0.2
     assert [r.split for r in read_manifest(path, seed=5)] == [r.split for r in records]
     assert [r.split for r in read_manifest(path, seed=6)] != [r.split for r in records]
@@ -69,7 +69,7 @@ def test_every_malformed_cell_is_reported_at_once(tmp_path):
         {"id": "a", "patient_id": "p", "image": "x.nii.gz", "report": "t", "nodule": "yes", "time": "1",
          "event": "1", "split": "train"},
         {"id": "b", "patient_id": "p", "image": "x.nii.gz", "report": "t", "nodule": "1", "time": "-4",
-         "event": "2", "split": "validation"},
+         "event": "2", "split": "holdout"},
         {"id": "", "patient_id": "p", "image": "", "report": "t", "nodule": "0", "time": "1", "event": "0",
          "split": "test"},
     ]
@@ -79,7 +79,7 @@ def test_every_malformed_cell_is_reported_at_once(tmp_path):
         "manifest.csv:row 2 (id=a): finding 'nodule' is 'yes'; expected 0, 1 or empty",
         "manifest.csv:row 3 (id=b): time '-4' is not a non-negative number",
         "manifest.csv:row 3 (id=b): event '2'; expected 0 (censored), 1 (event) or empty",
-        "manifest.csv:row 3 (id=b): split 'validation' is not one of ['train', 'val', 'test']",
+        "manifest.csv:row 3 (id=b): split 'holdout' is not one of ['train', 'valid', 'test']",
         "manifest.csv:row 4 (id=): empty id",
         "manifest.csv:row 4 (id=): empty image path",
     ]

@@ -21,7 +21,7 @@ def records_of(patients: list[str]) -> list[Record]:
 @pytest.mark.parametrize("n,expected", [(20, [14, 2, 4]), (100, [70, 10, 20]), (4, [2, 1, 1]), (2, [1, 0, 1])])
 def test_counts_follow_fractions_without_empty_splits(n, expected):
     assignment = split_patients([f"p{i}" for i in range(n)], seed=0)
-    assert [list(assignment.values()).count(s) for s in ("train", "val", "test")] == expected
+    assert [list(assignment.values()).count(s) for s in ("train", "valid", "test")] == expected
 
 
 def test_split_is_seeded_and_independent_of_order():
@@ -34,7 +34,7 @@ def test_split_is_seeded_and_independent_of_order():
 def test_assign_splits_keeps_patients_together():
     records = assign_splits(records_of([f"p{i % 7}" for i in range(40)]), seed=1)
     assert patients_in_several_splits(records) == {}
-    assert {r.split for r in records} == {"train", "val", "test"}
+    assert {r.split for r in records} == {"train", "valid", "test"}
 
 
 def test_carve_validation_moves_only_train_patients():
@@ -42,7 +42,7 @@ def test_carve_validation_moves_only_train_patients():
                for r in records_of([f"p{i}" for i in range(20)] + ["t1", "t2"])]
     carved = carve_validation(records, fraction=0.1, seed=0)
     assert [r.split for r in carved if r.patient_id.startswith("t")] == ["test", "test"]
-    assert sum(r.split == "val" for r in carved) == 2 and sum(r.split == "train" for r in carved) == 18
+    assert sum(r.split == "valid" for r in carved) == 2 and sum(r.split == "train" for r in carved) == 18
 
 
 def test_patients_in_several_splits_names_them():

@@ -42,18 +42,8 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 
 from domainclip.data.splits import split_patients
-from domainclip.domains.ct.demo_reports import make_report
+from domainclip.domains.ct.demo_reports import DEMO_FINDINGS, make_report
 from domainclip.errors import DataError
-
-DEMO_FINDINGS: tuple[str, ...] = (
-    "renal mass",
-    "renal cyst",
-    "kidney stone",
-    "liver lesion",
-    "pleural effusion",
-    "coronary calcification",
-    "cardiomegaly",
-)
 FINDING_PREVALENCE = 0.3
 SECOND_RECONSTRUCTION_RATE = 0.15
 SURVIVAL_LOG_HAZARD: dict[str, float] = {

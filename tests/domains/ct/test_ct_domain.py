@@ -29,7 +29,7 @@ def test_demo_layout_generates_into_the_cache_once(tmp_path):
     assert (folder / "manifest.csv").is_file()
     assert {r.patient_id for r in records} == {f"DEMO{i:04d}" for i in range(4)}
     assert all(r.image.is_file() and r.image.parent == folder / "images" for r in records)
-    assert {r.split for r in records} == {"train", "val", "test"}
+    assert {r.split for r in records} == {"train", "valid", "test"}
     assert CTDomain().layouts()["demo"](cfg) == records
 
 

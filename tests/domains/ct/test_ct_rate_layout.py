@@ -43,7 +43,7 @@ def test_records_follow_the_ct_rate_conventions(fake):
     assert by_id["train_1_a_1"].report == r.report and by_id["train_1_b_1"].report_id == "train_1_b"
     assert {by_id[v].split for v in VALID_VOLUMES} == {"test"}
     train_splits = {by_id[v].patient_id: by_id[v].split for v in TRAIN_VOLUMES}
-    assert set(train_splits.values()) == {"train", "val"}  # a seeded share of train patients is validation
+    assert set(train_splits.values()) == {"train", "valid"}  # a seeded share of train patients is validation
     assert all(len({x.split for x in records if x.patient_id == p}) == 1 for p in train_splits)
     assert read_ct_rate(fake.root, seed=0) == records  # deterministic
 

@@ -66,6 +66,8 @@ def embed_command(model_dir: Path, out: Path, *, manifest: Path | None, images: 
 
     from domainclip.pipeline.embedding import embed_texts
 
+    if out.suffix not in (".safetensors", ".parquet"):
+        raise DataError(f"--out {out}: use a .safetensors or .parquet file name")
     loaded, records, image_emb = _embed_inputs(model_dir, manifest, images, batch_size)
     ids = [r.id for r in records]
     reports = [r.report for r in records]
@@ -76,14 +78,12 @@ def embed_command(model_dir: Path, out: Path, *, manifest: Path | None, images: 
         if text_emb is not None:
             frame["text_embedding"] = list(text_emb.numpy())
         frame.to_parquet(out)
-    elif out.suffix == ".safetensors":
+    else:
         tensors = {"image": image_emb.contiguous()}
         if text_emb is not None:
             tensors["text"] = text_emb.contiguous()
         # ids travel in the header metadata (strings), so the file needs no pickle or sidecar.
         save_file(tensors, str(out), metadata={"ids": "\n".join(ids), "model": str(model_dir)})
-    else:
-        raise DataError(f"--out {out}: use a .safetensors or .parquet file name")
     print(f"wrote {len(ids)} embeddings to {out}")
 
 

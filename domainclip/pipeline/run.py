@@ -8,6 +8,7 @@ what is served) -> metrics.json, plots, report.md.
 from __future__ import annotations
 
 import logging
+import resource
 import shutil
 import time
 from pathlib import Path
@@ -75,6 +76,7 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
         if recipe.stages.align.steps > 0:
             model = run_align_stage(recipe, train_set, model, records, findings.silver, folder.root, resume,
                                     distributed=info.world_size > 1)
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
         if main:
             save_model_dir(model, folder.model_dir, model_config=recipe.model.model_dump(mode="json"),
                            preprocess=preprocessor.config, domain=recipe.domain)
@@ -83,7 +85,8 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
         metrics: dict[str, Any] = {}
         if main:
             metrics = evaluate_into(folder, recipe, records, findings, folder.model_dir)
-            metrics = folder.update_metrics({"wall_seconds": time.time() - started})
+            metrics = folder.update_metrics({"wall_seconds": time.time() - started,
+                                             "memory.peak_rss_mb_through_training": peak_rss_mb})
             from domainclip.pipeline.report import write_run_report
 
             write_run_report(folder, recipe, metrics)

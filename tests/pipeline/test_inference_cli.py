@@ -75,3 +75,22 @@ def test_evaluate_merges_into_metrics(trained_run: Path, demo_dir: Path, cache_d
     # same model, same data: the same figures as the training run's own evaluation
     trained = json.loads((trained_run / "metrics.json").read_text())
     assert metrics["retrieval.mean_recall"] == trained["retrieval.mean_recall"]
+
+
+def test_embed_to_parquet_keeps_ids(trained_run: Path, demo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "emb.parquet"
+    result = invoke("embed", "--model", str(trained_run / "model"), "--manifest", str(demo_dir / "manifest.csv"),
+                    "--out", str(out), "--no-text")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out)
+    assert list(frame["id"].astype(str)) == list(pd.read_csv(demo_dir / "manifest.csv")["id"].astype(str))
+    assert len(frame["image_embedding"][0]) == 16  # the tiny model's embed_dim
+
+
+def test_embed_rejects_unknown_suffix_and_missing_index(trained_run: Path, demo_dir: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["embed", "--model", str(trained_run / "model"), "--manifest",
+                                      str(demo_dir / "manifest.csv"), "--out", str(tmp_path / "emb.txt")])
+    assert "use a .safetensors or .parquet" in str(result.exception)
+    result = CliRunner().invoke(app, ["retrieve", "--model", str(trained_run / "model"), "--index",
+                                      str(tmp_path / "none.safetensors"), "--query", "x"])
+    assert "file not found" in str(result.exception)

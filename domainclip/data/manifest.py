@@ -115,14 +115,19 @@ def _resolve(image: str, base: Path) -> Path:
     return candidate if candidate.is_absolute() else base / candidate
 
 
+def _number(text: str) -> float:
+    """The cell as a float; NaN when it is not a number (callers turn that into a problem line)."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
 def _finding(value: str, name: str, problems: list[str]) -> float | None:
     text = value.strip()
     if text == "":
         return None
-    try:
-        number = float(text)
-    except ValueError:
-        number = math.nan
+    number = _number(text)
     if number not in (0.0, 1.0):
         problems.append(f"finding {name!r} is {text!r}; expected 0, 1 or empty")
         return None
@@ -133,10 +138,7 @@ def _time(value: str, problems: list[str]) -> float | None:
     text = value.strip()
     if text == "":
         return None
-    try:
-        number = float(text)
-    except ValueError:
-        number = math.nan
+    number = _number(text)
     if not math.isfinite(number) or number < 0:
         problems.append(f"time {text!r} is not a non-negative number")
         return None

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from domainclip.errors import DataError
 from domainclip.heads.inputs import ArrayLike, features_2d, to_numpy
-from domainclip.heads.training import TrainingHistory, build_mlp, seeded, train_minibatch
+from domainclip.heads.training import MinibatchMLPHead
 
 
 def _check_classes(y: np.ndarray, what: str) -> int:
@@ -132,7 +132,7 @@ def _masked_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits[known], targets[known])
 
 
-class MLPHead:
+class MLPHead(MinibatchMLPHead):
     """Multi-label MLP: ``MLPHead(hidden=(256,)).fit(X, Y, X_val, Y_val).predict_proba(X)`` -> (n, n_labels).
 
     ``Y`` is (n, L) of 0/1 with NaN for unknown labels (a 1-D 0/1 ``y`` is one label
@@ -151,15 +151,16 @@ class MLPHead:
         patience: int = 10,
         seed: int = 0,
     ) -> None:
-        self.hidden = tuple(hidden)
-        self.dropout, self.lr, self.weight_decay = dropout, lr, weight_decay
-        self.max_epochs, self.batch_size, self.patience, self.seed = (
-            max_epochs,
-            batch_size,
-            patience,
-            seed,
+        super().__init__(
+            hidden,
+            dropout,
+            lr=lr,
+            weight_decay=weight_decay,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            patience=patience,
+            seed=seed,
         )
-        self.history_: TrainingHistory | None = None
 
     def _targets(self, y: ArrayLike, n: int, what: str) -> torch.Tensor:
         labels = to_numpy(y, what)
@@ -188,43 +189,12 @@ class MLPHead:
             if len(torch.unique(column)) < 2:
                 raise DataError(f"y label {c}: needs both 0 and 1 among its known training values")
         self.scaler_ = StandardScaler().fit(x)
-        self.n_features_in_ = x.shape[1]
-        z = torch.from_numpy(self.scaler_.transform(x)).float()
-        val_loss = None
-        if X_val is not None:
-            if y_val is None:
-                raise ValueError("X_val needs y_val")
-            zv = torch.from_numpy(self.scaler_.transform(self._features(X_val, "X_val"))).float()
-            tv = self._targets(y_val, len(zv), "y_val")
-            val_loss = lambda m: float(_masked_bce(m(zv), tv))
-        with seeded(self.seed):
-            self.module_ = build_mlp(z.shape[1], self.hidden, targets.shape[1], self.dropout)
-            self.history_ = train_minibatch(
-                self.module_,
-                lambda m, idx: _masked_bce(m(z[idx]), targets[idx]),
-                len(z),
-                val_loss=val_loss,
-                lr=self.lr,
-                weight_decay=self.weight_decay,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                patience=self.patience,
-                seed=self.seed,
-            )
+        self._fit_module(self.scaler_, x, targets, X_val, y_val, self._targets, _masked_bce)
         return self
-
-    def _features(self, X: ArrayLike, name: str) -> np.ndarray:
-        x = features_2d(X, name)
-        if x.shape[1] != self.n_features_in_:
-            raise DataError(
-                f"{name}: {x.shape[1]} features, but the head was fitted on {self.n_features_in_}"
-            )
-        return x
 
     @torch.no_grad()
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        z = torch.from_numpy(self.scaler_.transform(self._features(X, "X"))).float()
-        proba = torch.sigmoid(self.module_(z)).double().numpy()
+        proba = torch.sigmoid(self.module_(self._scaled(self.scaler_, X, "X"))).double().numpy()
         return proba[:, 0] if self.one_label_ else proba
 
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from domainclip.errors import DataError
 from domainclip.heads.inputs import ArrayLike, features_2d, to_numpy
-from domainclip.heads.training import TrainingHistory, build_mlp, seeded, train_minibatch
+from domainclip.heads.training import MinibatchMLPHead
 
 
 def _targets(y: ArrayLike, n: int, what: str) -> np.ndarray:
@@ -31,7 +31,7 @@ def _targets(y: ArrayLike, n: int, what: str) -> np.ndarray:
     return values
 
 
-class RegressionHead:
+class RegressionHead(MinibatchMLPHead):
     """``RegressionHead(hidden=(256,)).fit(X, y, X_val, y_val).predict(X)``; ``y`` is (n,) or (n, n_targets)."""
 
     def __init__(
@@ -46,15 +46,19 @@ class RegressionHead:
         patience: int = 20,
         seed: int = 0,
     ) -> None:
-        self.hidden = tuple(hidden)
-        self.dropout, self.lr, self.weight_decay = dropout, lr, weight_decay
-        self.max_epochs, self.batch_size, self.patience, self.seed = (
-            max_epochs,
-            batch_size,
-            patience,
-            seed,
+        super().__init__(
+            hidden,
+            dropout,
+            lr=lr,
+            weight_decay=weight_decay,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            patience=patience,
+            seed=seed,
         )
-        self.history_: TrainingHistory | None = None
+
+    def _scaled_targets(self, y: ArrayLike, n: int, what: str) -> torch.Tensor:
+        return torch.from_numpy(self.y_scaler_.transform(_targets(y, n, what))).float()
 
     def fit(
         self,
@@ -71,47 +75,14 @@ class RegressionHead:
             raise DataError("X: at least two training samples are needed to z-score the targets")
         self.one_target_ = to_numpy(y, "y").ndim == 1
         self.x_scaler_, self.y_scaler_ = StandardScaler().fit(x), StandardScaler().fit(targets)
-        self.n_features_in_ = x.shape[1]
-        z = torch.from_numpy(self.x_scaler_.transform(x)).float()
         t = torch.from_numpy(self.y_scaler_.transform(targets)).float()
-        val_loss = None
-        if X_val is not None:
-            if y_val is None:
-                raise ValueError("X_val needs y_val")
-            xv = self._features(X_val, "X_val")
-            zv = torch.from_numpy(self.x_scaler_.transform(xv)).float()
-            tv = torch.from_numpy(
-                self.y_scaler_.transform(_targets(y_val, len(xv), "y_val"))
-            ).float()
-            val_loss = lambda m: float(F.mse_loss(m(zv), tv))
-        with seeded(self.seed):
-            self.module_ = build_mlp(z.shape[1], self.hidden, t.shape[1], self.dropout)
-            self.history_ = train_minibatch(
-                self.module_,
-                lambda m, idx: F.mse_loss(m(z[idx]), t[idx]),
-                len(z),
-                val_loss=val_loss,
-                lr=self.lr,
-                weight_decay=self.weight_decay,
-                max_epochs=self.max_epochs,
-                batch_size=self.batch_size,
-                patience=self.patience,
-                seed=self.seed,
-            )
+        self._fit_module(self.x_scaler_, x, t, X_val, y_val, self._scaled_targets, F.mse_loss)
         return self
-
-    def _features(self, X: ArrayLike, name: str) -> np.ndarray:
-        x = features_2d(X, name)
-        if x.shape[1] != self.n_features_in_:
-            raise DataError(
-                f"{name}: {x.shape[1]} features, but the head was fitted on {self.n_features_in_}"
-            )
-        return x
 
     @torch.no_grad()
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions in the original target units: (n,) or (n, n_targets)."""
-        z = torch.from_numpy(self.x_scaler_.transform(self._features(X, "X"))).float()
+        z = self._scaled(self.x_scaler_, X, "X")
         pred = self.y_scaler_.inverse_transform(self.module_(z).double().numpy())
         return pred[:, 0] if self.one_target_ else pred
 

@@ -1,5 +1,9 @@
 """The small torch training loop shared by the MLP heads: minibatches, early stopping, seeded.
 
+:class:`MinibatchMLPHead` holds the rest of what those heads share (feature
+checks, z-scoring, building and training the MLP), so a head only adds its
+targets, loss and output transform.
+
 Heads on frozen embeddings are cheap to train but overfit quickly, so every head
 monitors a validation loss after each epoch, keeps the best weights and stops
 after ``patience`` epochs without improvement. The whole run happens inside
@@ -14,14 +18,21 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
+
+from domainclip.errors import DataError
+from domainclip.heads.inputs import ArrayLike, features_2d
 
 BatchLoss = Callable[
     [nn.Module, torch.Tensor], torch.Tensor
 ]  # (module, sample indices) -> scalar loss
 ValidationLoss = Callable[[nn.Module], float]
+TargetLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, targets) -> scalar
+TargetReader = Callable[[ArrayLike, int, str], torch.Tensor]  # (y, n_rows, arg name) -> (n, k)
 
 
 @contextmanager
@@ -124,8 +135,89 @@ def train_minibatch(
     return history
 
 
+class MinibatchMLPHead:
+    """What the torch MLP heads share: z-scored features, the feature-count check and seeded training.
+
+    A head fits its own feature scaler (it keeps its own public attribute name),
+    turns ``y`` into a target tensor and supplies the loss; :meth:`_fit_module`
+    does the rest, so all heads validate, scale and train in the same order.
+    """
+
+    def __init__(
+        self,
+        hidden: Sequence[int],
+        dropout: float,
+        *,
+        lr: float,
+        weight_decay: float,
+        max_epochs: int,
+        batch_size: int | None,
+        patience: int,
+        seed: int,
+    ) -> None:
+        self.hidden = tuple(hidden)
+        self.dropout, self.lr, self.weight_decay = dropout, lr, weight_decay
+        self.max_epochs, self.batch_size, self.patience, self.seed = (
+            max_epochs,
+            batch_size,
+            patience,
+            seed,
+        )
+        self.history_: TrainingHistory | None = None
+
+    def _features(self, X: ArrayLike, name: str) -> np.ndarray:
+        x = features_2d(X, name)
+        if x.shape[1] != self.n_features_in_:
+            raise DataError(
+                f"{name}: {x.shape[1]} features, but the head was fitted on {self.n_features_in_}"
+            )
+        return x
+
+    def _scaled(self, scaler: Any, X: ArrayLike, name: str) -> torch.Tensor:
+        """``X`` checked against the fitted width and z-scored, as the module's float32 input."""
+        return torch.from_numpy(scaler.transform(self._features(X, name))).float()
+
+    def _fit_module(
+        self,
+        scaler: Any,
+        x: np.ndarray,
+        targets: torch.Tensor,
+        X_val: ArrayLike | None,
+        y_val: ArrayLike | None,
+        val_targets: TargetReader,
+        loss: TargetLoss,
+    ) -> None:
+        """Build ``module_`` (seeded) and train it on scaled ``x``; ``X_val`` drives early stopping."""
+        self.n_features_in_ = x.shape[1]
+        z = torch.from_numpy(scaler.transform(x)).float()
+        val_loss = None
+        if X_val is not None:
+            if y_val is None:
+                raise ValueError("X_val needs y_val")
+            zv = self._scaled(scaler, X_val, "X_val")
+            tv = val_targets(y_val, len(zv), "y_val")
+            val_loss = lambda m: float(loss(m(zv), tv))
+        with seeded(self.seed):
+            self.module_ = build_mlp(z.shape[1], self.hidden, targets.shape[1], self.dropout)
+            self.history_ = train_minibatch(
+                self.module_,
+                lambda m, idx: loss(m(z[idx]), targets[idx]),
+                len(z),
+                val_loss=val_loss,
+                lr=self.lr,
+                weight_decay=self.weight_decay,
+                max_epochs=self.max_epochs,
+                batch_size=self.batch_size,
+                patience=self.patience,
+                seed=self.seed,
+            )
+
+
 __all__ = [
     "BatchLoss",
+    "MinibatchMLPHead",
+    "TargetLoss",
+    "TargetReader",
     "TrainingHistory",
     "ValidationLoss",
     "build_mlp",

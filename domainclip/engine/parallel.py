@@ -72,6 +72,10 @@ class ParallelModel:
         self._replicated: list[nn.Parameter] = []
         if activation_checkpointing:
             _enable_activation_checkpointing(model)
+        if info.distributed and info.device.type == "cuda":
+            # Batch statistics over the global batch, so N processes normalise like one process with
+            # N times the batch (SyncBatchNorm is CUDA-only; on CPU each process uses its own batch).
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         if self._sharded:
             # fully_shard turns parameters into DTensors in place; keep an unsharded CPU
             # copy (made before the model moves to the GPU) to hand back at the end.

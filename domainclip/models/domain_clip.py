@@ -1,7 +1,7 @@
 """Stage 2: the dual encoder aligned by the contrastive engine.
 
-Image encoder and text tower each end in a bias-free linear projection to a
-shared ``embed_dim`` space (as in CLIP); a learnable temperature
+Image encoder and text tower each end in a :class:`Projection` to a shared
+``embed_dim`` space; a learnable temperature
 (:class:`~domainclip.models.logit_scale.LogitScale`) scales the similarities.
 The model knows nothing of any domain: the image encoder fixes shape and channels.
 """
@@ -19,6 +19,27 @@ from domainclip.models.text import TextTower
 from domainclip.models.vit import ViTEncoder
 
 
+class Projection(nn.Module):
+    """Batch-normalise (no affine), then a bias-free linear map, as in SimCLR-style heads.
+
+    Why the normalisation: in-domain studies are nearly alike (shared anatomy, shared report
+    boilerplate), so the pooled features of both towers start with a pairwise cosine close to 1
+    and contrastive learning stalls for hundreds of steps while it separates them. Removing the
+    batch-common component lets alignment start at once. At inference the running statistics
+    make it a fixed affine map; training needs batches of at least 2 (under multi-GPU the engine
+    synchronises the statistics across ranks on CUDA).
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(in_features, affine=False)
+        self.linear = nn.Linear(in_features, out_features, bias=False)
+        nn.init.normal_(self.linear.weight, std=in_features**-0.5)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.norm(features))
+
+
 class DomainCLIP(nn.Module):
     def __init__(
         self, image_encoder: ViTEncoder, text_tower: TextTower, embed_dim: int = 128
@@ -27,15 +48,13 @@ class DomainCLIP(nn.Module):
         self.image_encoder = image_encoder
         self.text_tower = text_tower
         self.embed_dim = embed_dim
-        self.image_projection = nn.Linear(image_encoder.hidden_size, embed_dim, bias=False)
-        self.text_projection = nn.Linear(text_tower.hidden_size, embed_dim, bias=False)
-        for projection in (self.image_projection, self.text_projection):
-            nn.init.normal_(projection.weight, std=projection.in_features**-0.5)
+        self.image_projection = Projection(image_encoder.hidden_size, embed_dim)
+        self.text_projection = Projection(text_tower.hidden_size, embed_dim)
         self.logit_scale = LogitScale()
 
     @property
     def device(self) -> torch.device:
-        return self.image_projection.weight.device
+        return self.logit_scale.log_scale.device
 
     def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """``(B, C, *S)`` -> ``(B, embed_dim)``, unit length when ``normalize``."""

@@ -62,6 +62,10 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
             raise DataError(f"only {len(train_set)} training records; fewer than one batch "
                             f"({recipe.stages.align.batch_size} x {info.world_size} processes)")
 
+        if recipe.stages.align.steps > 0 and recipe.stages.align.batch_size < 2:
+            from domainclip.errors import RecipeError
+
+            raise RecipeError("stages.align.batch_size: must be at least 2 (the projection heads batch-normalise)")
         torch.manual_seed(recipe.train.seed)
         encoder = build_image_encoder(recipe, domain.in_channels)
         if recipe.stages.mae.steps > 0:

@@ -126,14 +126,14 @@ def test_missing_files_are_named(saved, tmp_path):
 def test_mismatched_tensors_are_named(saved):
     weights = saved / "model.safetensors"
     state = read_safetensors(weights)
-    del state["text_projection.weight"]
-    state["image_projection.weight"] = torch.zeros(8, 5)
+    del state["text_projection.linear.weight"]
+    state["image_projection.linear.weight"] = torch.zeros(8, 5)
     write_safetensors(state, weights)
     with pytest.raises(CheckpointError) as info:
         load_model(saved)
     assert str(weights) in str(info.value)
-    assert "missing 1: text_projection.weight" in str(info.value)
-    assert "image_projection.weight (checkpoint (8, 5) vs model (8, 24))" in str(info.value)
+    assert "missing 1: text_projection.linear.weight" in str(info.value)
+    assert "image_projection.linear.weight (checkpoint (8, 5) vs model (8, 24))" in str(info.value)
 
 
 def test_bad_config_is_named(saved):

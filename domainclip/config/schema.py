@@ -120,7 +120,7 @@ class EvaluateConfig(Strict):
     zeroshot: bool = True
     retrieval: bool = True
     survival: bool = True
-    templates: list[list[str]] | None = Field(None, description="[positive, negative] prompt template pairs; '{finding}' is replaced")
+    templates: list[tuple[str, str]] | None = Field(None, description="[positive, negative] zero-shot prompt template pairs ('{finding}' is replaced); default: the vocabulary's")
 
 
 class OutputConfig(Strict):

@@ -102,7 +102,7 @@ def build_findings(recipe: Recipe, records: list[Record]) -> Findings:
     synonyms = {f.name: [f.name, *f.synonyms] for f in vocab.findings}
     return Findings(
         names=[names[k] for k in keep],
-        templates=[tuple(t) for t in vocab.templates],
+        templates=[tuple(t) for t in (recipe.evaluate.templates or vocab.templates)],
         synonyms={names[k]: synonyms[names[k]] for k in keep},
         silver=silver[:, keep].astype(np.float32),
         truth=truth[:, keep],

@@ -105,3 +105,14 @@ def test_docs_recipe_reference_is_current() -> None:
 
     docs = (RECIPES_DIR.parent / "docs" / "recipes.md").read_text(encoding="utf-8")
     assert docs == render(), "docs/recipes.md is stale: run python -m domainclip.config.reference > docs/recipes.md"
+
+
+def test_zeroshot_templates_override_reaches_the_findings(tmp_path: Path) -> None:
+    from domainclip.pipeline.data import build_findings
+
+    recipe = load_recipe(RECIPES_DIR / "ct" / "quickstart.yaml",
+                         ['evaluate.templates=[["{finding} is present.", "{finding} is absent."]]'])
+    findings = build_findings(recipe, [])
+    assert findings.templates == [("{finding} is present.", "{finding} is absent.")]
+    with pytest.raises(RecipeError, match="evaluate.templates"):
+        load_recipe(RECIPES_DIR / "ct" / "quickstart.yaml", ['evaluate.templates=[["only one"]]'])

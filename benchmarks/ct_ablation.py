@@ -4,7 +4,8 @@ Runs ``recipes/ct/quickstart.yaml`` three times on the same demo data and seed:
   ours      two-stage (MAE -> soft-label alignment)
   no-mae    alignment from a randomly initialised image encoder (stages.mae.steps=0)
   hard      two-stage with hard labels (stages.align.loss=clip, open_clip-style InfoNCE)
-and prints zero-shot mean AUC, text->image R@5 and the survival C-index of each.
+and prints, for each, zero-shot mean AUC, the linear-probe mean AUC on frozen image embeddings (the image
+tower's share), R@5 both ways and the survival C-index.
 
     python benchmarks/ct_ablation.py [--out runs/ablation] [--set key=value ...]
 """
@@ -44,10 +45,12 @@ def main() -> int:
         metrics = json.loads((run_dir / "metrics.json").read_text())
         rows.append((name, metrics))
     print()
-    print("| variant | zero-shot mean AUC | text->image R@5 | image->text R@5 | survival C-index | wall s |")
-    print("|---|---|---|---|---|---|")
+    print("| variant | zero-shot mean AUC | linear-probe mean AUC | text->image R@5 | image->text R@5 "
+          "| survival C-index | wall s |")
+    print("|---|---|---|---|---|---|---|")
     for name, m in rows:
         print(f"| {name} | {m.get('zeroshot.auc_mean', float('nan')):.3f} | "
+              f"{m.get('linear_probe.auc_mean', float('nan')):.3f} | "
               f"{m.get('retrieval.text_to_image.R@5', float('nan')):.3f} | "
               f"{m.get('retrieval.image_to_text.R@5', float('nan')):.3f} | "
               f"{m.get('survival.c_index', float('nan')):.3f} | {m.get('wall_seconds', float('nan')):.0f} |")

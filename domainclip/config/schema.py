@@ -41,6 +41,12 @@ class PreprocessConfig(Strict):
     spacing: tuple[float, float, float] | None = Field(None, description="contract: CT target spacing (mm), RAS x,y,z")
     size: tuple[int, int, int] | None = Field(None, description="contract: CT crop/pad size (voxels) x,y,z")
     hu_window: tuple[float, float] = Field((-1000.0, 1000.0), description="HU clip range, then scaled to [0, 1]")
+    normalize: tuple[float, float] | None = Field(
+        (0.2, 0.25),
+        description="(mean, std) subtracted from / divided into the windowed [0, 1] values last, so the encoder "
+        "sees roughly zero-mean unit-variance input (null: keep [0, 1]); the default suits torso CT in the "
+        "default window",
+    )
     orientation: str = "RAS"
 
 
@@ -118,6 +124,7 @@ class TrainConfig(Strict):
 class EvaluateConfig(Strict):
     split: str = "test"
     zeroshot: bool = True
+    linear_probe: bool = Field(True, description="logistic-regression probe per finding on frozen image embeddings (train split -> evaluation split): the image tower's share of zero-shot")
     retrieval: bool = True
     survival: bool = True
     templates: list[tuple[str, str]] | None = Field(None, description="[positive, negative] zero-shot prompt template pairs ('{finding}' is replaced); default: the vocabulary's")

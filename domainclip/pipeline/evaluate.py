@@ -38,26 +38,50 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def zeroshot_metrics(probs: np.ndarray, labels: np.ndarray, names: list[str], plots: Path | None) -> dict[str, Any]:
-    """AUC per finding and the mean; findings whose labels are constant on this split are skipped and listed."""
+def auc_metrics(prefix: str, probs: np.ndarray, labels: np.ndarray, names: list[str],
+                plots: Path | None) -> dict[str, Any]:
+    """``{prefix}.auc.<finding>`` and ``{prefix}.auc_mean``; findings whose labels are constant on this split
+    (or missing from ``probs``, NaN column) are skipped and listed in ``{prefix}.skipped_constant_labels``."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
     out: dict[str, Any] = {}
     skipped = []
     for k, name in enumerate(names):
-        known = ~np.isnan(labels[:, k])
+        known = ~np.isnan(labels[:, k]) & ~np.isnan(probs[:, k])
         y = labels[known, k]
         if len(np.unique(y)) < 2:
             skipped.append(name)
             continue
         auc = float(roc_auc_score(y, probs[known, k]))
-        out[f"zeroshot.auc.{name}"] = auc
+        out[f"{prefix}.auc.{name}"] = auc
         if plots is not None:
             fpr, tpr, _ = roc_curve(y, probs[known, k])
             _plot_roc(fpr, tpr, auc, name, plots / f"roc_{slug(name)}.png")
-    aucs = [v for k, v in out.items() if k.startswith("zeroshot.auc.")]
-    out["zeroshot.auc_mean"] = float(np.mean(aucs)) if aucs else float("nan")
-    out["zeroshot.skipped_constant_labels"] = skipped
+    aucs = [v for k, v in out.items() if k.startswith(f"{prefix}.auc.")]
+    out[f"{prefix}.auc_mean"] = float(np.mean(aucs)) if aucs else float("nan")
+    out[f"{prefix}.skipped_constant_labels"] = skipped
+    return out
+
+
+def linear_probe_probabilities(train_emb: np.ndarray, train_labels: np.ndarray, test_emb: np.ndarray,
+                               seed: int = 0) -> np.ndarray:
+    """(n_test, K) probabilities of a logistic-regression probe per finding on frozen image embeddings.
+
+    Why: zero-shot AUC mixes what the image tower saw with how the text tower words it; the probe,
+    fitted on the training split's embeddings and ground truth, measures the image side alone (the
+    linear-probe protocol of CLIP, CT-CLIP and Merlin). A finding whose training labels are constant or
+    too rare for cross-validation gets a NaN column (skipped in the AUCs).
+    """
+    from domainclip.heads.classification import LinearProbe
+
+    out = np.full((len(test_emb), train_labels.shape[1]), np.nan)
+    for k in range(train_labels.shape[1]):
+        known = ~np.isnan(train_labels[:, k])
+        y = train_labels[known, k]
+        if len(np.unique(y)) < 2 or np.bincount(y.astype(int)).min() < 2:
+            continue
+        probe = LinearProbe(seed=seed).fit(train_emb[known], y.astype(int))
+        out[:, k] = probe.predict_proba(test_emb)[:, list(probe.classes_).index(1)]
     return out
 
 
@@ -109,12 +133,13 @@ def survival_metrics_for(features: dict[str, np.ndarray], records: dict[str, lis
 
 def evaluate_splits(loaded, datasets: dict[str, Any], records: dict[str, list[Record]],
                     findings: dict[str, Findings], plots: Path, batch_size: int = 8, survival: bool = True,
-                    zeroshot: bool = True, retrieval: bool = True, eval_split: str = "test") -> dict[str, Any]:
-    """Embed every split once, then run zero-shot, retrieval and survival on them."""
+                    zeroshot: bool = True, retrieval: bool = True, eval_split: str = "test",
+                    linear_probe: bool = True) -> dict[str, Any]:
+    """Embed every split once, then run zero-shot, linear probe, retrieval and survival on them."""
     from domainclip.pipeline.embedding import embed_images, embed_texts
 
     plots.mkdir(parents=True, exist_ok=True)
-    needed = ["train", "valid", eval_split] if survival else [eval_split]
+    needed = (["train", "valid"] if survival else ["train"] if linear_probe else []) + [eval_split]
     image_emb = {s: embed_images(loaded, datasets[s], batch_size, f"embedding {s} images")
                  for s in dict.fromkeys(needed) if records.get(s)}
     test_records, test_findings = records[eval_split], findings[eval_split]
@@ -122,7 +147,14 @@ def evaluate_splits(loaded, datasets: dict[str, Any], records: dict[str, list[Re
     if zeroshot:
         probs = zeroshot_probabilities(loaded, image_emb[eval_split], test_findings.names, test_findings.synonyms,
                                        test_findings.templates)
-        metrics.update(zeroshot_metrics(probs, test_findings.labels_for_eval(), test_findings.names, plots))
+        metrics.update(auc_metrics("zeroshot", probs, test_findings.labels_for_eval(), test_findings.names, plots))
+    if linear_probe and records.get("train"):
+        probe_dir = plots / "linear_probe"
+        probe_dir.mkdir(exist_ok=True)
+        probs = linear_probe_probabilities(image_emb["train"].numpy(), findings["train"].labels_for_eval(),
+                                           image_emb[eval_split].numpy())
+        metrics.update(auc_metrics("linear_probe", probs, test_findings.labels_for_eval(), test_findings.names,
+                                   probe_dir))
     if retrieval:
         text_emb = embed_texts(loaded, [r.report for r in test_records])
         metrics.update(report_retrieval_metrics(image_emb[eval_split], text_emb, test_records))

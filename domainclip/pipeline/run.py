@@ -114,7 +114,8 @@ def evaluate_into(folder: RunFolder, recipe: Recipe, records: list[Record], find
     ev = recipe.evaluate
     metrics = evaluate_splits(loaded, datasets, by_split, split_findings, folder.plots,
                               batch_size=recipe.stages.align.batch_size, survival=ev.survival,
-                              zeroshot=ev.zeroshot, retrieval=ev.retrieval, eval_split=ev.split)
+                              zeroshot=ev.zeroshot, retrieval=ev.retrieval, eval_split=ev.split,
+                              linear_probe=ev.linear_probe)
     return folder.update_metrics(metrics)
 
 

@@ -58,9 +58,9 @@ def test_hints_reach_the_preprocessor(tmp_path):
 
     path = write_volume(tmp_path / "v.nii.gz")
     (record,) = read_manifest(_one_row_manifest(tmp_path, path))
-    plain = CachedDataset([record], CTPreprocessor({}), DiskCache(tmp_path / "c", {}))[0]["image"]
+    plain = CachedDataset([record], CTPreprocessor({"normalize": None}), DiskCache(tmp_path / "c", {}))[0]["image"]
     shifted_record = dataclasses.replace(record, image_meta={"rescale_slope": 1.0, "rescale_intercept": -1024.0})
-    shifted = CachedDataset([shifted_record], CTPreprocessor({}), DiskCache(tmp_path / "c", {}))[0]["image"]
+    shifted = CachedDataset([shifted_record], CTPreprocessor({"normalize": None}), DiskCache(tmp_path / "c", {}))[0]["image"]
     np.testing.assert_allclose(shifted.numpy(), np.clip(plain.numpy() - 1024 / 2000, 0, 1), atol=1e-6)
 
 

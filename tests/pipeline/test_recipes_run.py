@@ -40,6 +40,10 @@ def test_quickstart_one_step(tmp_path: Path, demo_dir: Path, cache_dir: Path) ->
     aucs = [k for k in metrics if k.startswith("zeroshot.auc.")]
     assert aucs, "no per-finding AUC"
     assert all(0.0 <= metrics[k] <= 1.0 for k in aucs)
+    probed = [k for k in metrics if k.startswith("linear_probe.auc.")]
+    assert "linear_probe.auc_mean" in metrics and isinstance(metrics["linear_probe.skipped_constant_labels"], list)
+    assert len(probed) + len(metrics["linear_probe.skipped_constant_labels"]) == len(aucs) + len(
+        metrics["zeroshot.skipped_constant_labels"])  # every finding is either probed or listed as skipped
     stages = {json.loads(line)["stage"] for line in (tmp_path / "run/logs/metrics.jsonl").read_text().splitlines()}
     assert stages == {"mae", "align"}
 

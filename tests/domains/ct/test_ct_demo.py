@@ -10,7 +10,8 @@ from domainclip.domains.ct import demo
 from domainclip.domains.ct.preprocess import CTPreprocessor
 from domainclip.domains.ct.readers import read_ct
 
-FIVE_MM = {"spacing": [5.0, 5.0, 5.0], "size": [64, 64, 64], "hu_window": [-1000, 1000], "orientation": "RAS"}
+FIVE_MM = {"spacing": [5.0, 5.0, 5.0], "size": [64, 64, 64], "hu_window": [-1000, 1000], "normalize": None,
+           "orientation": "RAS"}
 
 
 def test_manifest_format_and_grouping(demo_manifest):

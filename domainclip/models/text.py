@@ -38,8 +38,8 @@ def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int, max_length:
     continuation, so no word is ever ``[UNK]``) and then the texts' most frequent whole words, ties
     broken alphabetically, up to ``vocab_size``. Why not ``tokenizers``' ``WordPieceTrainer``: it breaks
     ties between equally frequent merges in hash-map order, which changes from process to process, so
-    two runs of one recipe and seed got different vocabularies (measured: 66 of 868 token ids differed)
-    and different zero-shot scores for prompts with words the reports never use.
+    two runs of one recipe and seed got different vocabularies and different zero-shot scores for
+    prompts with words the reports never use.
     """
     from collections import Counter
 

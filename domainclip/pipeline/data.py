@@ -66,7 +66,7 @@ class Findings:
     silver: np.ndarray  # (N, K) from the report structurer; used for soft labels
     truth: np.ndarray  # (N, K) ground-truth labels where the dataset has them, NaN elsewhere
 
-    def subset(self, indices: list[int]) -> "Findings":
+    def subset(self, indices: list[int]) -> Findings:
         return Findings(self.names, self.templates, self.synonyms, self.silver[indices], self.truth[indices])
 
     def labels_for_eval(self) -> np.ndarray:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from safetensors.torch import load_file
 from conftest import RECIPES, TINY
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from domainclip.cli.main import app

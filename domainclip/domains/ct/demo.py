@@ -44,6 +44,7 @@ from scipy.ndimage import gaussian_filter
 from domainclip.data.splits import split_patients
 from domainclip.domains.ct.demo_reports import DEMO_FINDINGS, make_report
 from domainclip.errors import DataError
+
 FINDING_PREVALENCE = 0.3
 SECOND_RECONSTRUCTION_RATE = 0.15
 SURVIVAL_LOG_HAZARD: dict[str, float] = {

@@ -63,9 +63,7 @@ def discover_ct_images(folder: Path) -> list[Path]:
     """Every NIfTI file, and every folder of DICOM files (one series each), under ``folder``, sorted."""
     found: list[Path] = []
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and is_nifti(path):
-            found.append(path)
-        elif path.is_dir() and any(f.is_file() and pydicom.misc.is_dicom(f) for f in path.iterdir()):
+        if path.is_file() and is_nifti(path) or path.is_dir() and any(f.is_file() and pydicom.misc.is_dicom(f) for f in path.iterdir()):
             found.append(path)
     if any(f.is_file() and pydicom.misc.is_dicom(f) for f in folder.iterdir()):
         found.insert(0, folder)  # the folder itself is a series

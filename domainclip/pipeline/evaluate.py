@@ -56,7 +56,7 @@ def auc_metrics(prefix: str, probs: np.ndarray, labels: np.ndarray, names: list[
         out[f"{prefix}.auc.{name}"] = auc
         if plots is not None:
             fpr, tpr, _ = roc_curve(y, probs[known, k])
-            _plot_roc(fpr, tpr, auc, name, plots / f"roc_{slug(name)}.png")
+            _plot_roc(fpr, tpr, auc, f"{prefix.replace('_', ' ')}: {name}", plots / f"roc_{slug(name)}.png")
     aucs = [v for k, v in out.items() if k.startswith(f"{prefix}.auc.")]
     out[f"{prefix}.auc_mean"] = float(np.mean(aucs)) if aucs else float("nan")
     out[f"{prefix}.skipped_constant_labels"] = skipped
@@ -85,7 +85,7 @@ def linear_probe_probabilities(train_emb: np.ndarray, train_labels: np.ndarray, 
     return out
 
 
-def _plot_roc(fpr: np.ndarray, tpr: np.ndarray, auc: float, name: str, path: Path) -> None:
+def _plot_roc(fpr: np.ndarray, tpr: np.ndarray, auc: float, title: str, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,7 +94,7 @@ def _plot_roc(fpr: np.ndarray, tpr: np.ndarray, auc: float, name: str, path: Pat
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.plot(fpr, tpr, label=f"AUC {auc:.3f}")
     ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"zero-shot: {name}")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

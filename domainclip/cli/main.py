@@ -154,7 +154,7 @@ def retrieve(
 ) -> None:
     """Find the images whose embeddings best match a text query.
 
-    Example: domainclip retrieve --model runs/ct-quickstart/model --index emb.safetensors --query "kidney stone" -k 5
+    Example: domainclip retrieve --model runs/ct-quickstart/model --index emb.safetensors --query "ascites" -k 5
     """
     from domainclip.pipeline.inference import retrieve_command
 

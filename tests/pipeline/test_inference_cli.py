@@ -41,7 +41,7 @@ def test_zeroshot_from_a_folder_of_nifti(trained_run: Path, demo_dir: Path, tmp_
         (folder / path.name).symlink_to(path)
     out = tmp_path / "preds.csv"
     result = invoke("zeroshot", "--model", str(trained_run / "model"), "--images", str(folder),
-                    "--findings", "kidney stone", "--out", str(out))
+                    "--findings", "ascites", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(out)) == 3
 
@@ -58,7 +58,7 @@ def test_embed_then_retrieve(trained_run: Path, demo_dir: Path, tmp_path: Path) 
     assert image.shape[0] == len(ids) == len(pd.read_csv(demo_dir / "manifest.csv"))
     assert abs(float(image.norm(dim=-1).mean()) - 1.0) < 1e-4
     result = invoke("retrieve", "--model", str(trained_run / "model"), "--index", str(emb), "--query",
-                    "kidney stone", "-k", "3")
+                    "ascites", "-k", "3")
     lines = result.output.strip().splitlines()
     assert len(lines) == 3 and all(line.split("\t")[1] in ids for line in lines)
 

@@ -54,7 +54,7 @@ def test_writes_vectors_and_audit(app: typer.Typer, tmp_path: Path) -> None:
                 "id": "s2",
                 "patient_id": "p2",
                 "image": "b.nii.gz",
-                "report": "Possible renal cyst. Liver: unremarkable.",
+                "report": "Possible ascites. Liver: unremarkable.",
             },
         ],
     )
@@ -77,9 +77,9 @@ def test_writes_vectors_and_audit(app: typer.Typer, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     vectors = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("id")
-    assert list(vectors.columns)[:2] == ["renal mass", "renal cyst"] and len(vectors.columns) == 7
+    assert list(vectors.columns)[:2] == ["renal mass", "liver lesion"] and len(vectors.columns) == 7
     assert vectors.loc["s1", "pleural effusion"] == "1" and vectors.loc["s1", "cardiomegaly"] == "0"
-    assert vectors.loc["s2", "renal cyst"] == "0.5" and vectors.loc["s2", "liver lesion"] == ""
+    assert vectors.loc["s2", "ascites"] == "0.5" and vectors.loc["s2", "liver lesion"] == ""
     with audit.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 14

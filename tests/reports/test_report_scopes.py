@@ -28,47 +28,47 @@ def statuses(structurer: ReportStructurer, text: str) -> dict[str, str]:
         # one cue negates a whole coordinated list
         ("No pleural effusion or cardiomegaly.", {"pleural effusion": N, "cardiomegaly": N}),
         (
-            "No pleural effusion, renal cyst, or nephrolithiasis.",
-            {"pleural effusion": N, "renal cyst": N, "kidney stone": N},
+            "No pleural effusion, ascites, or splenomegaly.",
+            {"pleural effusion": N, "ascites": N, "splenomegaly": N},
         ),
         # negation does not leak into the next sentence or backwards
-        ("Kidney stone present. No renal mass.", {"kidney stone": P, "renal mass": N}),
+        ("Ascites present. No renal mass.", {"ascites": P, "renal mass": N}),
         ("Cardiomegaly, no pleural effusion.", {"cardiomegaly": P, "pleural effusion": N}),
         # pre-negation phrases
         ("The kidneys enhance without evidence of a solid renal mass.", {"renal mass": N}),
-        ("No evidence of nephrolithiasis.", {"kidney stone": N}),
+        ("No evidence of splenomegaly.", {"splenomegaly": N}),
         ("Negative for pleural effusion.", {"pleural effusion": N}),
         ("The liver is free of focal hepatic lesions.", {"liver lesion": N}),
         # post-negation phrases
-        ("A renal cyst is not seen.", {"renal cyst": N}),
+        ("An aortic aneurysm is not seen.", {"aortic aneurysm": N}),
         ("A focal liver lesion is not identified.", {"liver lesion": N}),
-        ("Kidney stones are absent.", {"kidney stone": N}),
+        ("Free fluid is absent.", {"ascites": N}),
         ("The previously seen pleural effusion has resolved.", {"pleural effusion": N}),
         ("Cardiomegaly was ruled out.", {"cardiomegaly": N}),
         ("Pleural effusion: none.", {"pleural effusion": N}),
         # cue inside a paraphrase mention
         ("The heart is not enlarged.", {"cardiomegaly": N}),
-        ("The coronary arteries show no calcification.", {"coronary calcification": N}),
+        ("The abdominal aorta is not aneurysmal.", {"aortic aneurysm": N}),
         # uncertainty
-        ("Possible small renal cyst.", {"renal cyst": U}),
-        ("Hyperdensity that may represent a renal calculus.", {"kidney stone": U}),
+        ("Possible small amount of ascites.", {"ascites": U}),
+        ("Pelvic fluid that may represent ascites.", {"ascites": U}),
         ("A renal mass cannot be excluded.", {"renal mass": U}),
         ("Cardiomegaly cannot be ruled out.", {"cardiomegaly": U}),
         ("Questionable liver lesion.", {"liver lesion": U}),
         ("Indeterminate lesion, suspicious for renal cell carcinoma.", {"renal mass": U}),
-        ("Hypodensity in the kidney, likely a simple renal cyst.", {"renal cyst": U}),
+        ("Dilated aorta, likely an early aortic aneurysm.", {"aortic aneurysm": U}),
         # a cue scopes only to the next cue: each finding keeps its own cue
         (
             "Questionable small pleural effusion, no cardiomegaly.",
             {"pleural effusion": U, "cardiomegaly": N},
         ),
-        ("No pleural effusion, possible renal cyst.", {"pleural effusion": N, "renal cyst": U}),
+        ("No pleural effusion, possible ascites.", {"pleural effusion": N, "ascites": U}),
         # clause terminators end a scope
-        ("No renal mass but a simple renal cyst is present.", {"renal mass": N, "renal cyst": P}),
+        ("No renal mass but an aortic aneurysm is present.", {"renal mass": N, "aortic aneurysm": P}),
         ("No pleural effusion; cardiomegaly.", {"pleural effusion": N, "cardiomegaly": P}),
         (
-            "Renal cyst is not identified, however nephrolithiasis is present.",
-            {"renal cyst": N, "kidney stone": P},
+            "Ascites is not identified, however splenomegaly is present.",
+            {"ascites": N, "splenomegaly": P},
         ),
         # pseudo-negation and negated hedges
         ("No change in the left pleural effusion.", {"pleural effusion": P}),
@@ -76,7 +76,7 @@ def statuses(structurer: ReportStructurer, text: str) -> dict[str, str]:
         # inside both a negation and an uncertainty scope: negation wins
         ("No pleural effusion is suspected.", {"pleural effusion": N}),
         # words inside other words are not cues or mentions
-        ("Nonobstructing nephrolithiasis.", {"kidney stone": P}),
+        ("Noncalcified abdominal aortic aneurysm.", {"aortic aneurysm": P}),
         ("Cannot comment; cardiomegaly is noted.", {"cardiomegaly": P}),
         ("The heart is normal in size.", {"cardiomegaly": M}),
     ],
@@ -90,15 +90,15 @@ def test_sentence_scopes(structurer: ReportStructurer, text: str, expected: dict
 
 def test_indication_and_technique_sections_are_skipped(structurer: ReportStructurer) -> None:
     report = (
-        "CLINICAL INFORMATION: Flank pain, evaluate for nephrolithiasis.\n"
+        "CLINICAL INFORMATION: Abdominal distension, evaluate for ascites.\n"
         "TECHNIQUE: CT to assess for renal mass.\n"
         "FINDINGS: Small left pleural effusion.\nIMPRESSION: Pleural effusion."
     )
     got = statuses(structurer, report)
-    assert got["kidney stone"] == M and got["renal mass"] == M and got["pleural effusion"] == P
-    one_line = "INDICATION: cardiomegaly? FINDINGS: Renal cyst. IMPRESSION: No cardiomegaly."
+    assert got["ascites"] == M and got["renal mass"] == M and got["pleural effusion"] == P
+    one_line = "INDICATION: cardiomegaly? FINDINGS: Ascites. IMPRESSION: No cardiomegaly."
     got = statuses(structurer, one_line)
-    assert got["cardiomegaly"] == N and got["renal cyst"] == P
+    assert got["cardiomegaly"] == N and got["ascites"] == P
 
 
 def test_line_labels_are_read_not_cut(structurer: ReportStructurer) -> None:
@@ -109,29 +109,29 @@ def test_line_labels_are_read_not_cut(structurer: ReportStructurer) -> None:
 
 
 def test_report_takes_the_strongest_mention(structurer: ReportStructurer) -> None:
-    report = "Possible pleural effusion. No renal cyst.\nIMPRESSION: Pleural effusion. Questionable renal cyst."
+    report = "Possible pleural effusion. No ascites.\nIMPRESSION: Pleural effusion. Questionable ascites."
     result = structurer.structure(report, "r7")
     values = result.values()
-    assert values["pleural effusion"] == 1.0 and values["renal cyst"] == 0.5
+    assert values["pleural effusion"] == 1.0 and values["ascites"] == 0.5
     row = next(r for r in result.audit if r.finding == "pleural effusion")
     assert (row.report_id, row.sentence, row.status) == ("r7", "Pleural effusion.", P)
-    row = next(r for r in result.audit if r.finding == "renal cyst")
-    assert (row.sentence, row.cue) == ("Questionable renal cyst.", "Questionable")
+    row = next(r for r in result.audit if r.finding == "ascites")
+    assert (row.sentence, row.cue) == ("Questionable ascites.", "Questionable")
 
 
 def test_values_follow_parameters() -> None:
     vocab = load_vocabulary("ct")
-    report = "Possible renal cyst. No cardiomegaly. Nephrolithiasis."
+    report = "Possible ascites. No cardiomegaly. Splenomegaly."
     default = ReportStructurer(vocab).structure(report, "a").vector
     assert default.dtype == np.float32 and default.shape == (7,)
-    assert default.tolist() == [0.0, 0.5, 1.0, 0.0, 0.0, 0.0, 0.0]
+    assert default.tolist() == [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.5]  # vocabulary order
     custom = (
         ReportStructurer(vocab, uncertain_value=0.25, unmentioned_value=float("nan"))
         .structure(report, "a")
         .vector
     )
-    assert custom[1] == 0.25 and custom[2] == 1.0 and custom[6] == 0.0
-    assert all(math.isnan(custom[i]) for i in (0, 3, 4, 5))
+    assert custom[6] == 0.25 and custom[4] == 1.0 and custom[3] == 0.0
+    assert all(math.isnan(custom[i]) for i in (0, 1, 2, 5))
 
 
 def test_structure_many_stacks_in_input_order() -> None:
@@ -140,7 +140,7 @@ def test_structure_many_stacks_in_input_order() -> None:
         [("a", "Cardiomegaly."), ("b", "No cardiomegaly."), ("c", "")]
     )
     assert vectors.shape == (3, 7) and vectors.dtype == np.float32
-    assert vectors[:, 6].tolist() == [1.0, 0.0, 0.0]
+    assert vectors[:, 3].tolist() == [1.0, 0.0, 0.0]  # cardiomegaly
     assert [r.report_id for r in rows] == ["a"] * 7 + ["b"] * 7 + ["c"] * 7
     empty, no_rows = structurer.structure_many([])
     assert empty.shape == (0, 7) and no_rows == []

@@ -15,7 +15,7 @@ Ground-truth policy (documented in docs/report_structuring.md):
 * An absent finding is either negated explicitly ("No pleural effusion."), covered by
   an organ-level normal statement that does not name it ("Heart size is normal."), or
   omitted. It is never hedged.
-* The CLINICAL INFORMATION line may name any finding ("evaluate for nephrolithiasis")
+* The CLINICAL INFORMATION line may name any finding ("evaluate for ascites")
   independent of the ground truth, as real indications do.
 
 The output is a deterministic function of ``findings`` and the state of ``rng``.
@@ -30,12 +30,12 @@ import numpy as np
 
 DEMO_FINDINGS: tuple[str, ...] = (
     "renal mass",
-    "renal cyst",
-    "kidney stone",
     "liver lesion",
     "pleural effusion",
-    "coronary calcification",
     "cardiomegaly",
+    "splenomegaly",
+    "aortic aneurysm",
+    "ascites",
 )
 
 _Phrase = Callable[[np.random.Generator], str]
@@ -69,48 +69,27 @@ def _cap(text: str) -> str:
 # a short impression line (plain, hedged). Callables so that sizes and sides vary.
 _PRESENT: dict[str, list[_Phrase]] = {
     "renal mass": [
-        lambda r: f"There is a {_size_cm(r, 1.5)} heterogeneously enhancing {_side(r)} renal mass.",
+        lambda r: f"There is a {_size_cm(r, 6.0, 9.0)} heterogeneously enhancing {_side(r)} renal mass.",
         lambda r: (
-            f"A {_size_cm(r, 1.5)} enhancing solid mass arises from the {_pick(r, ('upper', 'lower'))} pole of the {_side(r)} kidney."
+            f"A {_size_cm(r, 6.0, 9.0)} enhancing solid mass arises from the {_pick(r, ('upper', 'lower'))} pole of the {_side(r)} kidney."
         ),
         lambda r: (
-            f"Exophytic solid lesion of the {_side(r)} kidney measuring {_size_cm(r, 1.5)}, concerning for renal cell carcinoma."
+            f"Exophytic solid lesion of the {_side(r)} kidney measuring {_size_cm(r, 6.0, 9.0)}, concerning for renal cell carcinoma."
         ),
         lambda r: (
-            f"{_cap(_side(r))} renal neoplasm measuring {_size_cm(r, 1.5)} with central necrosis."
+            f"{_cap(_side(r))} renal neoplasm measuring {_size_cm(r, 6.0, 9.0)} with central necrosis."
         ),
-        lambda r: f"The {_side(r)} kidney contains a {_size_cm(r, 1.5)} solid enhancing mass.",
-    ],
-    "renal cyst": [
-        lambda r: f"Simple cyst in the {_side(r)} kidney measuring {_size_cm(r)}.",
-        lambda r: f"{_size_cm(r)} simple {_side(r)} renal cyst.",
-        lambda r: (
-            f"Bosniak I cyst in the {_pick(r, ('upper', 'interpolar', 'lower'))} {_side(r)} kidney."
-        ),
-        lambda r: "Several subcentimeter renal cysts bilaterally.",
-        lambda r: f"A {_size_cm(r)} parapelvic cyst is noted on the {_side(r)}.",
-        lambda r: f"{_cap(_side(r))} renal cortical cyst with fluid attenuation.",
-    ],
-    "kidney stone": [
-        lambda r: f"Nonobstructing {_size_mm(r)} calculus in the {_side(r)} kidney.",
-        lambda r: (
-            f"{_cap(_pick(r, ('right', 'left', 'bilateral')))} nephrolithiasis without hydronephrosis."
-        ),
-        lambda r: (
-            f"Punctate renal calculus in the {_pick(r, ('upper', 'lower'))} pole of the {_side(r)} kidney."
-        ),
-        lambda r: f"Small {_side(r)} kidney stone measuring {_size_mm(r)}.",
-        lambda r: f"Multiple nonobstructing {_side(r)} renal calculi, the largest {_size_mm(r)}.",
+        lambda r: f"The {_side(r)} kidney contains a {_size_cm(r, 6.0, 9.0)} solid enhancing mass.",
     ],
     "liver lesion": [
-        lambda r: f"{_size_cm(r)} hypodense lesion in hepatic segment {_segment(r)}.",
-        lambda r: f"Hypodense hepatic lesion measuring {_size_cm(r)} in segment {_segment(r)}.",
+        lambda r: f"{_size_cm(r, 4.0, 6.5)} hypodense lesion in hepatic segment {_segment(r)}.",
+        lambda r: f"Hypodense hepatic lesion measuring {_size_cm(r, 4.0, 6.5)} in segment {_segment(r)}.",
         lambda r: (
-            f"There is a {_size_cm(r)} arterially enhancing hepatic mass in segment {_segment(r)}."
+            f"There is a {_size_cm(r, 4.0, 6.5)} hypoenhancing hepatic mass in segment {_segment(r)}."
         ),
         lambda r: "Multiple hepatic metastases, the largest in the right lobe.",
-        lambda r: f"Focal liver lesion in segment {_segment(r)} measuring {_size_cm(r)}.",
-        lambda r: f"A {_size_cm(r)} hypoattenuating lesion is seen in the right hepatic lobe.",
+        lambda r: f"Focal liver lesion in segment {_segment(r)} measuring {_size_cm(r, 4.0, 6.5)}.",
+        lambda r: f"A {_size_cm(r, 4.0, 6.5)} hypoattenuating lesion is seen in the right hepatic lobe.",
     ],
     "pleural effusion": [
         lambda r: (
@@ -121,21 +100,33 @@ _PRESENT: dict[str, list[_Phrase]] = {
         lambda r: f"There is a small {_side(r)}-sided pleural effusion.",
         lambda r: f"{_cap(_side(r))} hydrothorax of moderate volume.",
     ],
-    "coronary calcification": [
-        lambda r: "Coronary artery calcifications are present.",
-        lambda r: (
-            f"{_pick(r, ('Mild', 'Moderate', 'Severe', 'Three-vessel'))} coronary artery calcification."
-        ),
-        lambda r: "Dense calcification of the left anterior descending coronary artery.",
-        lambda r: "Calcified coronary plaque in the left anterior descending artery.",
-        lambda r: "The coronary arteries show extensive calcification.",
-    ],
     "cardiomegaly": [
         lambda r: f"{_pick(r, ('Mild', 'Moderate', 'Marked'))} cardiomegaly.",
         lambda r: "The heart is enlarged.",
         lambda r: "Enlarged cardiac silhouette.",
         lambda r: f"The heart is {_pick(r, ('mildly', 'moderately', 'markedly'))} enlarged.",
         lambda r: "Moderate cardiac enlargement without pericardial effusion.",
+    ],
+    "splenomegaly": [
+        lambda r: f"Splenomegaly, the spleen measuring {_size_cm(r, 15.0, 19.0)} craniocaudally.",
+        lambda r: "The spleen is enlarged.",
+        lambda r: f"{_pick(r, ('Mild', 'Moderate', 'Marked'))} splenomegaly.",
+        lambda r: "Enlarged spleen without a focal lesion.",
+        lambda r: f"The spleen is {_pick(r, ('mildly', 'moderately', 'markedly'))} enlarged.",
+    ],
+    "aortic aneurysm": [
+        lambda r: f"Infrarenal abdominal aortic aneurysm measuring {_size_cm(r, 5.0, 7.0)} in maximal diameter.",
+        lambda r: f"There is a {_size_cm(r, 5.0, 7.0)} fusiform aneurysm of the infrarenal aorta.",
+        lambda r: f"The abdominal aorta is aneurysmal, measuring {_size_cm(r, 5.0, 7.0)}.",
+        lambda r: "Abdominal aortic aneurysm with mural thrombus.",
+        lambda r: f"AAA measuring {_size_cm(r, 5.0, 7.0)}.",
+    ],
+    "ascites": [
+        lambda r: f"{_pick(r, ('Small', 'Moderate', 'Large'))} volume ascites.",
+        lambda r: "Moderate ascites throughout the abdomen.",
+        lambda r: "Free fluid in the paracolic gutters and pelvis.",
+        lambda r: "There is ascites in the perihepatic space.",
+        lambda r: "Large amount of free intraperitoneal fluid.",
     ],
 }
 
@@ -147,20 +138,6 @@ _HEDGED: dict[str, list[_Phrase]] = {
         ),
         lambda r: f"A small {_side(r)} renal mass cannot be excluded.",
     ],
-    "renal cyst": [
-        lambda r: f"Possible small renal cyst in the {_side(r)} kidney.",
-        lambda r: (
-            f"Subcentimeter hypodensity in the {_side(r)} kidney, likely a simple renal cyst."
-        ),
-        lambda r: f"Questionable tiny {_side(r)} renal cyst.",
-    ],
-    "kidney stone": [
-        lambda r: (
-            f"Punctate hyperdensity in the {_side(r)} kidney may represent a small renal calculus."
-        ),
-        lambda r: f"Questionable tiny {_side(r)} renal stone.",
-        lambda r: "Possible nonobstructing nephrolithiasis.",
-    ],
     "liver lesion": [
         lambda r: "Ill-defined hypodensity in the right lobe, possibly a small hepatic lesion.",
         lambda r: f"Questionable hypodense liver lesion in segment {_segment(r)}.",
@@ -171,14 +148,25 @@ _HEDGED: dict[str, list[_Phrase]] = {
         lambda r: f"Questionable small {_side(r)} pleural effusion.",
         lambda r: "A small pleural effusion cannot be excluded.",
     ],
-    "coronary calcification": [
-        lambda r: "Questionable punctate coronary artery calcification.",
-        lambda r: "Possible mild coronary calcification.",
-    ],
     "cardiomegaly": [
         lambda r: "Possible mild cardiomegaly.",
         lambda r: "Questionable cardiac enlargement.",
         lambda r: "Cardiomegaly cannot be excluded.",
+    ],
+    "splenomegaly": [
+        lambda r: "Possible mild splenomegaly.",
+        lambda r: "Questionable splenic enlargement.",
+        lambda r: "Splenomegaly cannot be excluded.",
+    ],
+    "aortic aneurysm": [
+        lambda r: "Possible abdominal aortic aneurysm; ultrasound is recommended.",
+        lambda r: "Questionable aneurysmal dilatation of the aorta.",
+        lambda r: "An abdominal aortic aneurysm cannot be excluded.",
+    ],
+    "ascites": [
+        lambda r: "Possible trace ascites.",
+        lambda r: "Questionable small amount of free fluid.",
+        lambda r: "Ascites cannot be excluded.",
     ],
 }
 
@@ -188,18 +176,6 @@ _NEGATED: dict[str, list[_Phrase]] = {
         lambda r: "No solid renal mass is identified.",
         lambda r: "The kidneys enhance symmetrically without evidence of a solid renal mass.",
         lambda r: "Negative for renal neoplasm.",
-    ],
-    "renal cyst": [
-        lambda r: "No renal cysts.",
-        lambda r: "A renal cyst is not seen.",
-        lambda r: "The previously described renal cyst has resolved.",
-    ],
-    "kidney stone": [
-        lambda r: "No nephrolithiasis.",
-        lambda r: "No renal calculi.",
-        lambda r: "No hydronephrosis or nephrolithiasis.",
-        lambda r: "No renal or ureteral calculi.",
-        lambda r: "Kidney stones are absent.",
     ],
     "liver lesion": [
         lambda r: "No focal liver lesion.",
@@ -214,16 +190,29 @@ _NEGATED: dict[str, list[_Phrase]] = {
         lambda r: "Negative for pleural effusion.",
         lambda r: "The previously seen pleural effusion has resolved.",
     ],
-    "coronary calcification": [
-        lambda r: "No coronary artery calcification.",
-        lambda r: "No coronary calcifications are seen.",
-        lambda r: "The coronary arteries show no calcification.",
-    ],
     "cardiomegaly": [
         lambda r: "No cardiomegaly.",
         lambda r: "The heart is not enlarged.",
         lambda r: "No cardiomegaly or pericardial effusion.",
         lambda r: "Cardiomegaly is ruled out.",
+    ],
+    "splenomegaly": [
+        lambda r: "No splenomegaly.",
+        lambda r: "The spleen is not enlarged.",
+        lambda r: "No splenomegaly or focal splenic lesion.",
+        lambda r: "Negative for splenomegaly.",
+    ],
+    "aortic aneurysm": [
+        lambda r: "No abdominal aortic aneurysm.",
+        lambda r: "No aortic aneurysm.",
+        lambda r: "The abdominal aorta is not aneurysmal.",
+        lambda r: "Negative for AAA.",
+    ],
+    "ascites": [
+        lambda r: "No ascites.",
+        lambda r: "No free fluid.",
+        lambda r: "No ascites or free air.",
+        lambda r: "There is no ascites.",
     ],
 }
 
@@ -233,36 +222,22 @@ _NEGATED: dict[str, list[_Phrase]] = {
 _HELDOUT_PRESENT: dict[str, list[_Phrase]] = {
     "renal mass": [
         lambda r: (
-            f"A {_size_cm(r, 1.5)} solid lesion with avid enhancement is seen in the {_side(r)} kidney."
+            f"A {_size_cm(r, 6.0, 9.0)} solid lesion with avid enhancement is seen in the {_side(r)} kidney."
         ),
-        lambda r: f"{_cap(_side(r))} renal tumor measuring {_size_cm(r, 1.5)}.",
+        lambda r: f"{_cap(_side(r))} renal tumor measuring {_size_cm(r, 6.0, 9.0)}.",
         lambda r: (
-            f"Heterogeneous enhancing mass in the {_side(r)} kidney interpolar region, measuring {_size_cm(r, 1.5)}."
+            f"Heterogeneous enhancing mass in the {_side(r)} kidney interpolar region, measuring {_size_cm(r, 6.0, 9.0)}."
         ),
         lambda r: (
-            f"There is an exophytic {_size_cm(r, 1.5)} mass off the {_side(r)} kidney lower pole."
+            f"There is an exophytic {_size_cm(r, 6.0, 9.0)} mass off the {_side(r)} kidney lower pole."
         ),
         lambda r: f"Large {_side(r)} kidney mass with perinephric stranding.",
     ],
-    "renal cyst": [
-        lambda r: f"{_cap(_side(r))} kidney: {_size_cm(r)} simple cyst.",
-        lambda r: "Small cortical cysts in both kidneys.",
-        lambda r: f"Bilateral renal cysts, the largest {_size_cm(r)}.",
-        lambda r: f"A {_size_cm(r)} fluid-attenuation cyst arises from the {_side(r)} kidney.",
-        lambda r: f"Hypoattenuating renal cyst in the {_side(r)} kidney.",
-    ],
-    "kidney stone": [
-        lambda r: f"{_size_mm(r)} stone in the {_side(r)} renal pelvis.",
-        lambda r: f"Nonobstructing {_side(r)} lower pole renal calculus.",
-        lambda r: f"Several calcified stones in the {_side(r)} kidney.",
-        lambda r: f"Urolithiasis involving the {_side(r)} kidney.",
-        lambda r: f"{_cap(_side(r))} nephrolithiasis, the largest stone measuring {_size_mm(r)}.",
-    ],
     "liver lesion": [
-        lambda r: f"Hypoenhancing {_size_cm(r)} mass in the right lobe of the liver.",
-        lambda r: f"Segment {_segment(r)} hepatic hemangioma measuring {_size_cm(r)}.",
+        lambda r: f"Hypoenhancing {_size_cm(r, 4.0, 6.5)} mass in the right lobe of the liver.",
+        lambda r: f"Segment {_segment(r)} hepatic metastasis measuring {_size_cm(r, 4.0, 6.5)}.",
         lambda r: "Several hypodense liver lesions compatible with metastases.",
-        lambda r: f"{_size_cm(r)} hyperenhancing focus in the liver dome.",
+        lambda r: f"{_size_cm(r, 4.0, 6.5)} necrotic mass in the liver dome.",
         lambda r: "The liver contains multiple hypoattenuating lesions.",
     ],
     "pleural effusion": [
@@ -271,17 +246,29 @@ _HELDOUT_PRESENT: dict[str, list[_Phrase]] = {
         lambda r: "Bilateral pleural effusions, right greater than left.",
         lambda r: f"Loculated {_side(r)} pleural collection.",
     ],
-    "coronary calcification": [
-        lambda r: "Atherosclerotic calcification of the coronary arteries.",
-        lambda r: "Calcified atherosclerotic plaque in the LAD.",
-        lambda r: "Coronary calcium is present in the LAD and circumflex.",
-        lambda r: "Three-vessel coronary atherosclerosis.",
-    ],
     "cardiomegaly": [
         lambda r: "The heart size is increased.",
         lambda r: "Cardiomegaly with biventricular enlargement.",
         lambda r: "The heart is mildly enlarged with no pericardial effusion.",
         lambda r: "Enlarged heart size.",
+    ],
+    "splenomegaly": [
+        lambda r: f"Spleen: enlarged, measuring {_size_cm(r, 15.0, 19.0)}.",
+        lambda r: "Massive splenomegaly.",
+        lambda r: "Spleen size is increased.",
+        lambda r: "Enlargement of the spleen is noted.",
+    ],
+    "aortic aneurysm": [
+        lambda r: f"Aneurysmal infrarenal aorta, {_size_cm(r, 5.0, 7.0)}.",
+        lambda r: f"Fusiform dilatation of the abdominal aorta to {_size_cm(r, 5.0, 7.0)}.",
+        lambda r: f"{_size_cm(r, 5.0, 7.0)} AAA with eccentric thrombus.",
+        lambda r: "Infrarenal aortic aneurysm is present.",
+    ],
+    "ascites": [
+        lambda r: "Large-volume ascites.",
+        lambda r: "Abdominal fluid collecting in the pelvis and flanks.",
+        lambda r: "Intraperitoneal free fluid, moderate.",
+        lambda r: "Ascitic fluid surrounds the liver.",
     ],
 }
 
@@ -290,20 +277,16 @@ _HELDOUT_HEDGED: dict[str, list[_Phrase]] = {
         lambda r: f"Ill-defined area in the {_side(r)} kidney, suspicious for renal neoplasm.",
         lambda r: "Focal renal enhancement that may represent a small tumor.",
     ],
-    "renal cyst": [lambda r: f"Tiny hypodensity in the {_side(r)} kidney, probably a cyst."],
-    "kidney stone": [
-        lambda r: (
-            f"Tiny hyperdense focus in the {_side(r)} kidney, possibly a nonobstructing calculus."
-        )
-    ],
     "liver lesion": [
         lambda r: f"Vague hypodensity in segment {_segment(r)}, possibly a liver lesion."
     ],
     "pleural effusion": [
         lambda r: f"Trace pleural fluid versus pleural thickening on the {_side(r)}."
     ],
-    "coronary calcification": [lambda r: "Possible coronary artery calcification."],
     "cardiomegaly": [lambda r: "Borderline cardiomegaly."],
+    "splenomegaly": [lambda r: "Spleen at the upper limit of normal size, possibly enlarged."],
+    "aortic aneurysm": [lambda r: "Borderline ectasia of the abdominal aorta, possibly an early aneurysm."],
+    "ascites": [lambda r: "Trace pelvic fluid, possibly ascites."],
 }
 
 _HELDOUT_NEGATED: dict[str, list[_Phrase]] = {
@@ -311,12 +294,6 @@ _HELDOUT_NEGATED: dict[str, list[_Phrase]] = {
         lambda r: "There is no renal mass identified.",
         lambda r: "Kidneys: no solid mass.",
         lambda r: "No suspicious renal neoplasm.",
-    ],
-    "renal cyst": [lambda r: "Kidneys without cysts.", lambda r: "No cystic renal lesions."],
-    "kidney stone": [
-        lambda r: "No radiopaque renal calculi.",
-        lambda r: "There are no kidney stones.",
-        lambda r: "Calculi are not seen in either kidney.",
     ],
     "liver lesion": [
         lambda r: "Liver: no focal lesions.",
@@ -326,11 +303,10 @@ _HELDOUT_NEGATED: dict[str, list[_Phrase]] = {
         lambda r: "Pleural spaces: no effusion.",
         lambda r: "There is no pleural effusion.",
     ],
-    "coronary calcification": [
-        lambda r: "Coronary arteries: no calcification.",
-        lambda r: "No calcified coronary plaque.",
-    ],
     "cardiomegaly": [lambda r: "Normal heart size.", lambda r: "Heart not enlarged."],
+    "splenomegaly": [lambda r: "Spleen: not enlarged.", lambda r: "There is no splenomegaly."],
+    "aortic aneurysm": [lambda r: "There is no aneurysm of the aorta.", lambda r: "Aorta: no aneurysm."],
+    "ascites": [lambda r: "There is no ascites.", lambda r: "Peritoneum: no free fluid."],
 }
 
 _HELDOUT_IMPRESSION_PLAIN: dict[str, Sequence[str]] = {
@@ -338,42 +314,39 @@ _HELDOUT_IMPRESSION_PLAIN: dict[str, Sequence[str]] = {
         "Renal tumor; recommend urology referral.",
         "Findings as described in the kidney; MRI advised.",
     ),
-    "renal cyst": ("Benign renal cystic lesion.", "Simple kidney cysts."),
-    "kidney stone": ("Nephrolithiasis.", "Nonobstructing renal stone."),
     "liver lesion": (
         "Hepatic lesions, likely metastatic.",
         "Indeterminate liver findings; MRI suggested.",
     ),
     "pleural effusion": ("Pleural effusions.", "Small effusion."),
-    "coronary calcification": (
-        "Coronary atherosclerosis.",
-        "Coronary artery disease with calcified plaque.",
-    ),
     "cardiomegaly": ("Cardiomegaly.", "Enlarged heart."),
+    "splenomegaly": ("Splenomegaly.", "Enlarged spleen."),
+    "aortic aneurysm": ("Aortic aneurysm.", "AAA; surgical consultation advised."),
+    "ascites": ("Ascites.", "Large ascites."),
 }
 
 _HELDOUT_IMPRESSION_HEDGED: dict[str, Sequence[str]] = {
     "renal mass": ("Possible renal tumor.",),
-    "renal cyst": ("Probable renal cyst.",),
-    "kidney stone": ("Questionable tiny calculus.",),
     "liver lesion": ("Possible hepatic lesion.",),
     "pleural effusion": ("Possible trace effusion.",),
-    "coronary calcification": ("Possible coronary calcification.",),
     "cardiomegaly": ("Borderline heart size.",),
+    "splenomegaly": ("Possible splenomegaly.",),
+    "aortic aneurysm": ("Possible aortic aneurysm.",),
+    "ascites": ("Possible ascites.",),
 }
 
 # Organ-level "normal" statements that do not name the finding they rule out.
 _NORMAL_WITHOUT_NAMING: dict[str, list[str]] = {
     "renal mass": ["The kidneys enhance symmetrically."],
-    "renal cyst": ["The renal parenchyma is homogeneous."],
-    "kidney stone": ["The collecting systems are not dilated."],
     "liver lesion": [
         "The liver is of normal size and attenuation.",
         "The liver parenchyma is homogeneous.",
     ],
     "pleural effusion": ["The pleural spaces are clear."],
-    "coronary calcification": ["The coronary arteries are unremarkable."],
     "cardiomegaly": ["Heart size is normal.", "The heart is normal in size."],
+    "splenomegaly": ["The spleen is normal in size."],
+    "aortic aneurysm": ["The abdominal aorta is normal in caliber."],
+    "ascites": ["The peritoneal cavity is clear."],
 }
 
 _IMPRESSION_PLAIN: dict[str, Sequence[str]] = {
@@ -381,32 +354,33 @@ _IMPRESSION_PLAIN: dict[str, Sequence[str]] = {
         "Solid renal mass, suspicious for renal cell carcinoma; urology referral recommended.",
         "Enhancing renal mass.",
     ),
-    "renal cyst": ("Simple renal cyst, no follow-up needed.", "Benign-appearing renal cyst."),
-    "kidney stone": ("Nonobstructing nephrolithiasis.", "Renal calculus without obstruction."),
     "liver lesion": (
         "Hepatic lesion; further characterisation with MRI is recommended.",
         "Focal liver lesion as described.",
     ),
     "pleural effusion": ("Pleural effusion.", "Pleural effusion with adjacent atelectasis."),
-    "coronary calcification": (
-        "Coronary artery calcification.",
-        "Coronary atherosclerotic calcification.",
-    ),
     "cardiomegaly": ("Cardiomegaly.", "Enlarged heart."),
+    "splenomegaly": ("Splenomegaly.", "Enlarged spleen."),
+    "aortic aneurysm": (
+        "Abdominal aortic aneurysm; vascular surgery referral recommended.",
+        "Infrarenal AAA.",
+    ),
+    "ascites": ("Ascites.", "Moderate ascites; consider diagnostic paracentesis."),
 }
 
 _IMPRESSION_HEDGED: dict[str, Sequence[str]] = {
     "renal mass": ("Possible small renal mass; MRI recommended.",),
-    "renal cyst": ("Probable small renal cyst.",),
-    "kidney stone": ("Possible tiny renal calculus.",),
     "liver lesion": ("Questionable small liver lesion; follow-up suggested.",),
     "pleural effusion": ("Possible small pleural effusion.",),
-    "coronary calcification": ("Possible mild coronary calcification.",),
     "cardiomegaly": ("Possible mild cardiomegaly.",),
+    "splenomegaly": ("Possible mild splenomegaly.",),
+    "aortic aneurysm": ("Possible abdominal aortic aneurysm; ultrasound recommended.",),
+    "ascites": ("Possible trace ascites.",),
 }
 
 _INDICATIONS = (
-    "Flank pain, evaluate for nephrolithiasis.",
+    "Abdominal distension, evaluate for ascites.",
+    "Pulsatile abdominal mass; assess for aortic aneurysm.",
     "Shortness of breath; rule out pleural effusion.",
     "Staging of known colorectal malignancy.",
     "Follow-up of a liver lesion seen on ultrasound.",
@@ -424,10 +398,13 @@ _TECHNIQUES = (
 
 # Organ sections in reading order: header and the findings reported there.
 _SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Heart and mediastinum", ("cardiomegaly", "coronary calcification")),
+    ("Heart and mediastinum", ("cardiomegaly",)),
     ("Lungs and pleura", ("pleural effusion",)),
     ("Liver", ("liver lesion",)),
-    ("Kidneys", ("renal mass", "renal cyst", "kidney stone")),
+    ("Spleen", ("splenomegaly",)),
+    ("Kidneys", ("renal mass",)),
+    ("Vessels", ("aortic aneurysm",)),
+    ("Peritoneum", ("ascites",)),
 )
 
 _FILLER: dict[str, Sequence[str]] = {
@@ -447,16 +424,19 @@ _FILLER: dict[str, Sequence[str]] = {
         "The gallbladder is unremarkable.",
         "No biliary dilatation.",
     ),
+    "Spleen": ("No focal splenic lesion.", "The splenic vein is patent."),
     "Kidneys": (
         "No hydronephrosis.",
         "The adrenal glands are normal.",
         "The ureters are not dilated.",
     ),
+    "Vessels": ("The inferior vena cava is unremarkable.", "The mesenteric vessels are patent."),
+    "Peritoneum": ("No free air.", "The bowel is unremarkable."),
 }
 
 _CLOSING = (
-    "The spleen and pancreas are unremarkable. No free fluid or free air.",
-    "No abdominal or pelvic lymphadenopathy. The bowel is unremarkable.",
+    "The pancreas and adrenal glands are unremarkable.",
+    "No abdominal or pelvic lymphadenopathy.",
     "Degenerative changes of the thoracolumbar spine. No aggressive osseous lesion.",
 )
 

@@ -12,7 +12,7 @@ from domainclip.config.schema import DataConfig, PreprocessConfig
 from domainclip.data.cache import default_cache_root
 from domainclip.data.manifest import read_manifest
 from domainclip.data.records import Record
-from domainclip.domains.ct.demo import ensure_demo, write_demo
+from domainclip.domains.ct.demo import DEMO_VERSION, ensure_demo, write_demo
 from domainclip.domains.ct.layouts import read_ct_rate
 from domainclip.domains.ct.preprocess import CTPreprocessor
 from domainclip.domains.ct.readers import discover_ct_images, read_ct
@@ -71,5 +71,5 @@ def _ct_rate_layout(cfg: DataConfig) -> list[Record]:
 
 
 def _demo_layout(cfg: DataConfig) -> list[Record]:
-    folder = cfg.demo.dir or default_cache_root(cfg.cache_dir) / "demo" / f"ct-n{cfg.demo.n}-s{cfg.demo.seed}"
+    folder = cfg.demo.dir or default_cache_root(cfg.cache_dir) / "demo" / f"ct-v{DEMO_VERSION}-n{cfg.demo.n}-s{cfg.demo.seed}"
     return read_manifest(ensure_demo(folder, cfg.demo.n, cfg.demo.seed))

@@ -55,16 +55,16 @@ def test_same_seed_same_data_and_study_independent_of_n(tmp_path):
 
 
 @pytest.mark.parametrize("finding,min_excess_hu,changed_range", [
-    ("renal mass", 100, (10, 300)),
-    ("renal cyst", 60, (10, 300)),
-    ("kidney stone", 400, (2, 60)),
-    ("liver lesion", 35, (50, 600)),
-    ("coronary calcification", 400, (5, 150)),
+    ("renal mass", 150, (800, 4000)),
+    ("liver lesion", 40, (500, 4000)),
     ("pleural effusion", 500, (1000, 20000)),
     ("cardiomegaly", 500, (1000, 20000)),
+    ("splenomegaly", 500, (1000, 20000)),
+    ("aortic aneurysm", 100, (200, 3000)),
+    ("ascites", 60, (5000, 40000)),
 ])
-def test_each_finding_is_visible_and_local_after_resampling_to_5mm(finding, min_excess_hu, changed_range):
-    """Same patient with and without one finding, preprocessed to 5 mm / 64^3: a visible, local difference."""
+def test_each_finding_is_visible_after_resampling_to_5mm(finding, min_excess_hu, changed_range):
+    """Same patient with and without one finding, preprocessed to 5 mm / 64^3: a visible difference of organ scale."""
     from domainclip.domains.ct.readers import CTVolume
 
     preprocessor = CTPreprocessor(FIVE_MM)

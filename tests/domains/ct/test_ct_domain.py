@@ -8,6 +8,7 @@ from pydicom.data import get_testdata_file
 from domainclip.config.schema import DataConfig, DemoConfig, PreprocessConfig
 from domainclip.domains import get_domain
 from domainclip.domains.ct import CTDomain
+from domainclip.domains.ct.demo import DEMO_VERSION
 from domainclip.domains.ct.preprocess import CTPreprocessor
 from domainclip.errors import RecipeError
 
@@ -25,7 +26,7 @@ def test_registry_returns_the_ct_plugin():
 def test_demo_layout_generates_into_the_cache_once(tmp_path):
     cfg = DataConfig(layout="demo", demo=DemoConfig(n=4, seed=1), cache_dir=tmp_path)
     records = CTDomain().layouts()["demo"](cfg)
-    folder = tmp_path / "demo" / "ct-n4-s1"
+    folder = tmp_path / "demo" / f"ct-v{DEMO_VERSION}-n4-s1"  # versioned: an older generator's cache is not reused
     assert (folder / "manifest.csv").is_file()
     assert {r.patient_id for r in records} == {f"DEMO{i:04d}" for i in range(4)}
     assert all(r.image.is_file() and r.image.parent == folder / "images" for r in records)

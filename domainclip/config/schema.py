@@ -22,7 +22,7 @@ class DemoConfig(Strict):
 
     n: int = Field(64, ge=4, description="number of studies to generate")
     seed: int = 0
-    dir: Path | None = Field(None, description="where to write it; default: <cache>/demo/<domain>-n<n>-s<seed>")
+    dir: Path | None = Field(None, description="where to write it; default: <cache>/demo/<domain>-v<generator version>-n<n>-s<seed>")
 
 
 class DataConfig(Strict):
@@ -106,6 +106,9 @@ class AlignStageConfig(StageConfig):
     memory_bounded: bool = Field(False, description="tile the contrastive loss so memory grows linearly in batch size")
     augment: bool = Field(False, description="random left-right flips and small shifts of the images")
     sentence_dropout: float = Field(0.5, ge=0, le=1, description="probability of training on a random subset of a report's sentences")
+    sentence_targets: Literal["report", "sentences"] = Field(
+        "report", description="soft-label targets of a sentence subset: the whole report's findings, or only the "
+                              "findings the kept sentences state (others unknown)")
 
 
 class StagesConfig(Strict):

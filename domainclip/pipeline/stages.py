@@ -59,37 +59,87 @@ def split_sentences(report: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", report) if s.strip()]
 
 
+def sentence_finding_values(recipe: Recipe, records: list[Record], num_findings: int) -> list[np.ndarray]:
+    """Per record, the (sentences, K) finding values each sentence of its report states alone (NaN: unmentioned).
+
+    Read with the recipe's vocabulary (subset and order of ``data.findings``), like the report-level vectors.
+    """
+    from domainclip.domains import get_domain
+    from domainclip.pipeline.data import vocabulary_path
+    from domainclip.reports import ReportStructurer, Vocabulary
+
+    vocab = Vocabulary.load(vocabulary_path(recipe, get_domain(recipe.domain)))
+    if recipe.data.findings:
+        vocab = vocab.subset(recipe.data.findings)
+    if len(vocab.names) != num_findings:
+        raise RecipeError(f"data.findings: {len(vocab.names)} vocabulary findings, but finding vectors have "
+                          f"{num_findings} columns")
+    structurer = ReportStructurer(vocab, unmentioned_value=float("nan"))
+    values = []
+    for record in records:
+        sentences = split_sentences(record.report)
+        matrix, _ = structurer.structure_many((f"{record.id}#{k}", s) for k, s in enumerate(sentences))
+        values.append(matrix.reshape(len(sentences), num_findings))
+    return values
+
+
 class AlignCollate:
     """Adds tokenised reports, finding vectors and report groups to a batch of images.
 
     With ``sentence_dropout`` > 0, each report is (with that probability) replaced by one of its sentences or
     by a random non-empty subset of them. Why: zero-shot prompts are single sentences ("no pleural effusion."),
-    and a text tower that only ever saw whole reports embeds them poorly. The soft-label targets still come from
-    the whole report, which describes the image. With ``augment``, images are flipped left-right and shifted by
-    a few voxels: with a few hundred studies, a ViT otherwise memorises them. Randomness comes from torch's RNG,
-    which the engine seeds and checkpoints.
+    and a text tower that only ever saw whole reports embeds them poorly. Given ``sentence_findings`` (per
+    report, the (sentences, K) values each sentence states alone, NaN where it says nothing), the sampled
+    sentence (and the anchor of a subset) is one that states a finding: "The portal veins are patent." teaches
+    the text tower nothing about findings. The targets of a subset are the whole report's finding vector, or
+    with ``sentence_targets`` only what the kept sentences state (the rest unknown). With ``augment``, images
+    are flipped left-right and shifted by a few voxels: with a few hundred studies, a ViT otherwise memorises
+    them. Randomness comes from torch's RNG, which the engine seeds and checkpoints.
     """
 
     def __init__(self, records: list[Record], findings: np.ndarray, tokenize, sentence_dropout: float = 0.0,
-                 augment: bool = False) -> None:
+                 augment: bool = False, sentence_findings: list[np.ndarray] | None = None,
+                 sentence_targets: bool = False) -> None:
         self.reports = [r.report for r in records]
         self.sentences = [split_sentences(r.report) for r in records]
         self.findings = torch.from_numpy(np.asarray(findings, dtype=np.float32))
+        self.sentence_findings = sentence_findings
+        self.sentence_targets = sentence_targets and sentence_findings is not None
+        # per report, the sentences that state at least one finding: a sampled subset is anchored on one of them
+        self.informative = [np.flatnonzero(~np.isnan(v).all(axis=1)) for v in sentence_findings or []]
         self.groups = group_ids(records)
         self.tokenize = tokenize
         self.sentence_dropout = sentence_dropout
         self.augment = augment
 
-    def _text(self, i: int) -> str:
-        sentences = self.sentences[i]
-        if self.sentence_dropout <= 0 or len(sentences) < 2 or torch.rand(()) >= self.sentence_dropout:
-            return self.reports[i]
-        one = int(torch.randint(len(sentences), ()))
+    def _kept_sentences(self, i: int) -> list[int] | None:
+        """Indices of the sentences that stand in for report ``i``, or None for the whole report."""
+        n = len(self.sentences[i])
+        if self.sentence_dropout <= 0 or n < 2 or torch.rand(()) >= self.sentence_dropout:
+            return None
+        informative = self.informative[i] if self.informative else ()
+        if len(informative):
+            one = int(informative[int(torch.randint(len(informative), ()))])
+        else:
+            one = int(torch.randint(n, ()))
         if torch.rand(()) < 0.5:
-            return sentences[one]
-        keep = torch.rand(len(sentences)) < 0.5
+            return [one]
+        keep = torch.rand(n) < 0.5
         keep[one] = True
-        return " ".join(s for s, k in zip(sentences, keep.tolist()) if k)
+        return [k for k in range(n) if keep[k]]
+
+    def _text_and_findings(self, i: int) -> tuple[str, torch.Tensor]:
+        kept = self._kept_sentences(i)
+        if kept is None:
+            return self.reports[i], self.findings[i]
+        text = " ".join(self.sentences[i][k] for k in kept)
+        if not self.sentence_targets:
+            return text, self.findings[i]
+        stated = self.sentence_findings[i][kept]
+        mentioned = ~np.isnan(stated).all(axis=0)
+        values = np.full(stated.shape[1], np.nan, dtype=np.float32)
+        values[mentioned] = np.nanmax(stated[:, mentioned], axis=0)  # strongest statement per finding
+        return text, torch.from_numpy(values)
 
     def _image(self, image: torch.Tensor) -> torch.Tensor:
         if not self.augment:
@@ -101,12 +151,13 @@ class AlignCollate:
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         index = torch.tensor([int(item["index"]) for item in items])
-        tokens = self.tokenize([self._text(i) for i in index.tolist()])
+        texts, findings = zip(*(self._text_and_findings(i) for i in index.tolist()))
+        tokens = self.tokenize(list(texts))
         return {
             "image": torch.stack([self._image(item["image"]) for item in items]),
             "input_ids": tokens["input_ids"],
             "attention_mask": tokens["attention_mask"],
-            "findings": self.findings[index],
+            "findings": torch.stack(findings),
             "groups": self.groups[index],
         }
 
@@ -128,6 +179,10 @@ def run_align_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, model: nn
     """Stage 2: soft-label image-report contrastive alignment; returns the trained DomainCLIP."""
     criterion = build_align_loss(recipe, distributed)
     soft = recipe.stages.align.loss == "soft_label"
+    cfg = recipe.stages.align
+    sentence_findings = None
+    if cfg.sentence_dropout > 0:
+        sentence_findings = sentence_finding_values(recipe, records, findings.shape[1])
 
     def loss_fn(wrapped: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         out = wrapped(batch["image"], batch["input_ids"], batch["attention_mask"])
@@ -144,7 +199,8 @@ def run_align_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, model: nn
         ]
     trainer = Trainer(model=model, loss_fn=loss_fn, dataset=dataset, stage=recipe.stages.align, train=recipe.train,
                       run_dir=run_dir, name="align",
-                      collate_fn=AlignCollate(records, findings, model.text_tower.tokenize,
-                                             recipe.stages.align.sentence_dropout, recipe.stages.align.augment),
+                      collate_fn=AlignCollate(records, findings, model.text_tower.tokenize, cfg.sentence_dropout,
+                                             cfg.augment, sentence_findings,
+                                             sentence_targets=soft and cfg.sentence_targets == "sentences"),
                       param_groups=param_groups, num_workers=recipe.data.num_workers)
     return trainer.fit(resume=resume)

@@ -73,3 +73,48 @@ def test_augmentation_moves_voxels_but_keeps_their_values() -> None:
             assert torch.equal(a[0] - a[0].min(), a[1] - a[1].min())  # channels move together
         changed |= not torch.equal(batch, original)
     assert changed
+
+
+def test_sentence_targets_come_from_the_kept_sentences() -> None:
+    # findings (pleural effusion, renal mass); each sentence of REPORT states at most one of them
+    per_sentence = np.array([[0.0, np.nan], [np.nan, 1.0], [np.nan, np.nan]], dtype=np.float32)
+    report_level = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 0.0]], dtype=np.float32)
+    sentence_findings = [per_sentence, per_sentence, np.full((1, 2), np.nan, dtype=np.float32)]
+    torch.manual_seed(0)
+    collate = AlignCollate(records(), report_level, fake_tokenize, sentence_dropout=1.0,
+                           sentence_findings=sentence_findings, sentence_targets=True)
+    sentences = split_sentences(REPORT)
+    seen = set()
+    for _ in range(50):
+        batch = collate(items())
+        kept = [sentences.index(s) for s in split_sentences(fake_tokenize.seen[0])]
+        expected = [np.nan, np.nan]
+        for k in kept:
+            expected = [v if np.isnan(s) else (s if np.isnan(v) else max(v, s)) for v, s in zip(expected, per_sentence[k])]
+        np.testing.assert_array_equal(batch["findings"][0].numpy(), np.array(expected, dtype=np.float32))
+        seen.add(tuple(kept))
+        assert batch["findings"][2].tolist() == [0.0, 0.0]  # a one-sentence report keeps its report-level vector
+    assert (0,) in seen and (1,) in seen and any(len(k) > 1 for k in seen)
+    assert (2,) not in seen  # "The liver is normal." states no finding of this vocabulary: never sampled alone
+
+
+def test_report_targets_ignore_which_sentences_were_kept() -> None:
+    report_level = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 0.0]], dtype=np.float32)
+    per_sentence = np.array([[0.0, np.nan], [np.nan, 1.0], [np.nan, np.nan]], dtype=np.float32)
+    collate = AlignCollate(records(), report_level, fake_tokenize, sentence_dropout=1.0,
+                           sentence_findings=[per_sentence, per_sentence, per_sentence[:1]])
+    for _ in range(10):
+        assert torch.equal(collate(items())["findings"], torch.from_numpy(report_level))
+
+
+def test_sentence_finding_values_read_each_sentence_alone_with_the_recipe_vocabulary() -> None:
+    from domainclip.config.loader import load_recipe
+    from domainclip.pipeline.stages import sentence_finding_values
+
+    recipe_file = Path(__file__).resolve().parents[2] / "recipes" / "ct" / "quickstart.yaml"
+    recipe = load_recipe(recipe_file, ["data.findings=[cardiomegaly, pleural effusion]"])
+    record = Record(id="r", patient_id="p", image=Path("r.nii.gz"),
+                    report="No pleural effusion. The heart is enlarged. The portal veins are patent.")
+    (values,) = sentence_finding_values(recipe, [record], num_findings=2)
+    np.testing.assert_array_equal(values, np.array([[np.nan, 0.0], [1.0, np.nan], [np.nan, np.nan]],
+                                                   dtype=np.float32))

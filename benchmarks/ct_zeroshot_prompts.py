@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from domainclip.config.loader import load_recipe
+from domainclip.domains import get_domain
 from domainclip.heads.zeroshot import class_text_embeddings
 from domainclip.models.model_dir import load_model
 from domainclip.pipeline.data import build_findings, checked_records
@@ -39,8 +40,6 @@ def main() -> int:
     split = recipe.evaluate.split
     held_out = [i for i, r in enumerate(records) if r.split == split]
     loaded = load_model(args.run / "model")
-    from domainclip.domains import get_domain
-
     dataset = image_dataset([records[i] for i in held_out],
                             get_domain(recipe.domain).build_preprocessor(loaded.preprocess_config),
                             recipe.data.cache_dir)

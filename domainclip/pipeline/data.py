@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,9 @@ from domainclip.config.schema import Recipe
 from domainclip.data.records import Record
 from domainclip.domains import Domain, get_domain
 from domainclip.errors import DataError, RecipeError
+
+if TYPE_CHECKING:
+    from domainclip.reports.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +83,28 @@ def vocabulary_path(recipe: Recipe, domain: Domain) -> Path:
     return recipe.data.vocabulary or domain.default_vocabulary()
 
 
-def build_findings(recipe: Recipe, records: list[Record]) -> Findings:
-    from domainclip.reports.structurer import ReportStructurer
+def recipe_vocabulary(recipe: Recipe) -> tuple[Vocabulary, list[int]]:
+    """The recipe's findings vocabulary and the columns of ``data.findings`` in it (all, in order, if unset).
+
+    Reports are always read with the whole vocabulary and the columns picked afterwards, so a finding's value
+    does not depend on which others the recipe keeps.
+    """
     from domainclip.reports.vocabulary import Vocabulary
 
-    domain = get_domain(recipe.domain)
-    vocab = Vocabulary.load(vocabulary_path(recipe, domain))
+    path = vocabulary_path(recipe, get_domain(recipe.domain))
+    vocab = Vocabulary.load(path)
+    names = list(vocab.names)
     if recipe.data.findings:
-        unknown = sorted(set(recipe.data.findings) - set(vocab.names))
+        unknown = sorted(set(recipe.data.findings) - set(names))
         if unknown:
-            raise RecipeError(f"data.findings: {unknown} not in the vocabulary {vocabulary_path(recipe, domain)}")
+            raise RecipeError(f"data.findings: {unknown} not in the vocabulary {path}")
+    return vocab, [names.index(n) for n in (recipe.data.findings or names)]
+
+
+def build_findings(recipe: Recipe, records: list[Record]) -> Findings:
+    from domainclip.reports.structurer import ReportStructurer
+
+    vocab, keep = recipe_vocabulary(recipe)
     structurer = ReportStructurer(vocab)
     silver, _ = structurer.structure_many((r.id, r.report) for r in records)
     names = list(vocab.names)
@@ -98,7 +114,6 @@ def build_findings(recipe: Recipe, records: list[Record]) -> Findings:
             value = record.findings.get(name)
             if value is not None:
                 truth[i, j] = value
-    keep = [names.index(n) for n in (recipe.data.findings or names)]
     synonyms = {f.name: [f.name, *f.synonyms] for f in vocab.findings}
     return Findings(
         names=[names[k] for k in keep],

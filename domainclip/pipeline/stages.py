@@ -59,27 +59,21 @@ def split_sentences(report: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", report) if s.strip()]
 
 
-def sentence_finding_values(recipe: Recipe, records: list[Record], num_findings: int) -> list[np.ndarray]:
+def sentence_finding_values(recipe: Recipe, records: list[Record]) -> list[np.ndarray]:
     """Per record, the (sentences, K) finding values each sentence of its report states alone (NaN: unmentioned).
 
-    Read with the recipe's vocabulary (subset and order of ``data.findings``), like the report-level vectors.
+    Read like the report-level vectors: the recipe's whole vocabulary, then the ``data.findings`` columns.
     """
-    from domainclip.domains import get_domain
-    from domainclip.pipeline.data import vocabulary_path
-    from domainclip.reports import ReportStructurer, Vocabulary
+    from domainclip.pipeline.data import recipe_vocabulary
+    from domainclip.reports import ReportStructurer
 
-    vocab = Vocabulary.load(vocabulary_path(recipe, get_domain(recipe.domain)))
-    if recipe.data.findings:
-        vocab = vocab.subset(recipe.data.findings)
-    if len(vocab.names) != num_findings:
-        raise RecipeError(f"data.findings: {len(vocab.names)} vocabulary findings, but finding vectors have "
-                          f"{num_findings} columns")
+    vocab, keep = recipe_vocabulary(recipe)
     structurer = ReportStructurer(vocab, unmentioned_value=float("nan"))
     values = []
     for record in records:
         sentences = split_sentences(record.report)
         matrix, _ = structurer.structure_many((f"{record.id}#{k}", s) for k, s in enumerate(sentences))
-        values.append(matrix.reshape(len(sentences), num_findings))
+        values.append(matrix.reshape(len(sentences), len(vocab.names))[:, keep])
     return values
 
 
@@ -182,7 +176,7 @@ def run_align_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, model: nn
     cfg = recipe.stages.align
     sentence_findings = None
     if cfg.sentence_dropout > 0:
-        sentence_findings = sentence_finding_values(recipe, records, findings.shape[1])
+        sentence_findings = sentence_finding_values(recipe, records)
 
     def loss_fn(wrapped: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         out = wrapped(batch["image"], batch["input_ids"], batch["attention_mask"])

@@ -115,6 +115,6 @@ def test_sentence_finding_values_read_each_sentence_alone_with_the_recipe_vocabu
     recipe = load_recipe(recipe_file, ["data.findings=[cardiomegaly, pleural effusion]"])
     record = Record(id="r", patient_id="p", image=Path("r.nii.gz"),
                     report="No pleural effusion. The heart is enlarged. The portal veins are patent.")
-    (values,) = sentence_finding_values(recipe, [record], num_findings=2)
+    (values,) = sentence_finding_values(recipe, [record])
     np.testing.assert_array_equal(values, np.array([[np.nan, 0.0], [1.0, np.nan], [np.nan, np.nan]],
                                                    dtype=np.float32))

@@ -69,12 +69,13 @@ def sentence_finding_values(recipe: Recipe, records: list[Record]) -> list[np.nd
 
     vocab, keep = recipe_vocabulary(recipe)
     structurer = ReportStructurer(vocab, unmentioned_value=float("nan"))
-    values = []
+    by_report: dict[str, np.ndarray] = {}  # reconstructions of one scan share their report: read it once
     for record in records:
-        sentences = split_sentences(record.report)
-        matrix, _ = structurer.structure_many((f"{record.id}#{k}", s) for k, s in enumerate(sentences))
-        values.append(matrix.reshape(len(sentences), len(vocab.names))[:, keep])
-    return values
+        if record.report not in by_report:
+            sentences = split_sentences(record.report)
+            matrix, _ = structurer.structure_many((f"{record.id}#{k}", s) for k, s in enumerate(sentences))
+            by_report[record.report] = matrix.reshape(len(sentences), len(vocab.names))[:, keep]
+    return [by_report[record.report] for record in records]
 
 
 class AlignCollate:
@@ -171,9 +172,9 @@ def build_align_loss(recipe: Recipe, distributed: bool) -> nn.Module:
 def run_align_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, model: nn.Module, records: list[Record],
                     findings: np.ndarray, run_dir: Path, resume: bool, distributed: bool) -> nn.Module:
     """Stage 2: soft-label image-report contrastive alignment; returns the trained DomainCLIP."""
-    criterion = build_align_loss(recipe, distributed)
-    soft = recipe.stages.align.loss == "soft_label"
     cfg = recipe.stages.align
+    criterion = build_align_loss(recipe, distributed)
+    soft = cfg.loss == "soft_label"
     sentence_findings = None
     if cfg.sentence_dropout > 0:
         sentence_findings = sentence_finding_values(recipe, records)

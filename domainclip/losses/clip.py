@@ -94,11 +94,13 @@ def infonce(
         n = image_features.shape[0]
         rows = slice(rank * n, (rank + 1) * n)
         directions = []
-        for queries, keys in (
-            (image_features, all_text_features),
-            (text_features, all_image_features),
+        for queries, keys, texts_as_rows in (
+            (image_features, all_text_features, False),
+            (text_features, all_image_features, True),
         ):
-            weights = targets.row_weights(rows, chunk_size) if soft_weight > 0 else None
+            weights = (
+                targets.row_weights(rows, chunk_size, texts_as_rows) if soft_weight > 0 else None
+            )
             lse, _, weighted = contrastive_logsumexp(
                 queries, keys, scale, columns=False, weights=weights, chunk_size=chunk_size
             )
@@ -180,9 +182,9 @@ class ClipLoss(nn.Module):
         image_features: torch.Tensor,
         text_features: torch.Tensor,
         logit_scale: torch.Tensor | float,
-        findings: torch.Tensor | None = None,
-        groups: torch.Tensor | None = None,
+        **target_inputs: torch.Tensor | None,
     ) -> torch.Tensor:
+        """The loss; ``target_inputs`` (per-sample tensors) are what :meth:`_targets` builds on."""
         with full_precision(image_features.device):
             image, text, scale = self._prepare(image_features, text_features, logit_scale)
             rank, world_size = resolve_world(self.rank, self.world_size)
@@ -194,7 +196,7 @@ class ClipLoss(nn.Module):
                 local_loss=self.local_loss,
                 with_grad=self.gather_with_grad,
             )
-            targets = self._targets(findings, groups, world_size, image.dtype)
+            targets = self._targets(world_size, image.dtype, **target_inputs)
             return infonce(
                 image,
                 text,
@@ -207,13 +209,7 @@ class ClipLoss(nn.Module):
                 chunk_size=self.chunk_size if self.memory_bounded else None,
             )
 
-    def _targets(
-        self,
-        findings: torch.Tensor | None,
-        groups: torch.Tensor | None,
-        world_size: int,
-        dtype: torch.dtype,
-    ) -> SoftTargets | None:
+    def _targets(self, world_size: int, dtype: torch.dtype) -> SoftTargets | None:
         """Plain CLIP: identity targets (``None``)."""
         return None
 
@@ -230,12 +226,10 @@ class ClipLoss(nn.Module):
 
 
 def gather_targets_inputs(
-    findings: torch.Tensor | None, groups: torch.Tensor | None, world_size: int
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Findings and group ids of all ranks, to build the global target matrix on every rank."""
+    *tensors: torch.Tensor | None, world_size: int
+) -> tuple[torch.Tensor | None, ...]:
+    """Per-sample target inputs (findings, group ids) of all ranks, so that every rank builds
+    the global target matrix; ``None`` stays ``None``."""
     if world_size == 1:
-        return findings, groups
-    return (
-        gather_no_grad(findings, world_size) if findings is not None else None,
-        gather_no_grad(groups, world_size) if groups is not None else None,
-    )
+        return tensors
+    return tuple(gather_no_grad(t, world_size) if t is not None else None for t in tensors)

@@ -68,20 +68,24 @@ class SoftLabelClipLoss(ClipLoss):
 
     def _targets(
         self,
-        findings: torch.Tensor | None,
-        groups: torch.Tensor | None,
         world_size: int,
         dtype: torch.dtype,
+        findings: torch.Tensor | None = None,
+        groups: torch.Tensor | None = None,
+        text_findings: torch.Tensor | None = None,
     ) -> SoftTargets | None:
         if findings is None and groups is None:
             return None
-        findings, groups = gather_targets_inputs(findings, groups, world_size)
+        findings, groups, text_findings = gather_targets_inputs(
+            findings, groups, text_findings, world_size=world_size
+        )
         return SoftTargets(
             findings,
             groups,
             temperature=self.temperature,
             soft_weight=self.soft_weight,
             dtype=dtype,
+            text_findings=text_findings,
         )
 
     def forward(
@@ -92,6 +96,7 @@ class SoftLabelClipLoss(ClipLoss):
         findings: torch.Tensor | None = None,
         groups: torch.Tensor | None = None,
         output_dict: bool = False,
+        text_findings: torch.Tensor | None = None,
     ) -> torch.Tensor | dict[str, torch.Tensor]:
         """Loss for (B, D) features.
 
@@ -99,14 +104,29 @@ class SoftLabelClipLoss(ClipLoss):
             findings: (B, K) float; 1 present, 0 absent, uncertain as a probability of
                 presence (pass 0.5), NaN unknown. ``None``: identity targets.
             groups: (B,) int64; equal ids share a report and are positives of each other.
+            text_findings: (B, K) what each text states, when it is not the whole report
+                its image's ``findings`` come from (e.g. a few sentences sampled from it);
+                ``None``: the texts carry ``findings`` too.
         """
         check_features(image_features, text_features)
         batch_size = image_features.shape[0]
+        if text_findings is not None and findings is None:
+            raise ValueError("text_findings given without findings (the images' finding vectors)")
         if findings is not None:
             check_findings(findings, batch_size, self.num_findings)
             findings = findings.to(image_features.device)
+        if text_findings is not None:
+            check_findings(text_findings, batch_size, findings.shape[1])
+            text_findings = text_findings.to(image_features.device)
         if groups is not None:
             check_groups(groups, batch_size)
             groups = groups.to(image_features.device)
-        loss = self._loss(image_features, text_features, logit_scale, findings, groups)
+        loss = self._loss(
+            image_features,
+            text_features,
+            logit_scale,
+            findings=findings,
+            groups=groups,
+            text_findings=text_findings,
+        )
         return {"contrastive_loss": loss} if output_dict else loss

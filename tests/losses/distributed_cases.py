@@ -29,7 +29,7 @@ MODES = {  # name: (local_loss, gather_with_grad)
 CASES = (
     [
         f"{family}/{mode}/{path}"
-        for family in ("clip", "soft")
+        for family in ("clip", "soft", "soft-text")
         for mode in MODES
         for path in ("dense", "tiled")
     ]
@@ -58,6 +58,9 @@ def make_inputs() -> dict[str, torch.Tensor]:
     groups = torch.arange(total)
     groups[LOCAL_BATCH + 2] = 2  # rank 1's sample 2 shares a report with rank 0's sample 2
     findings[LOCAL_BATCH + 2] = findings[2]
+    # what each text states when it is a few sentences of its report: the rest unknown
+    stated = torch.rand(total, 4, generator=generator) < 0.5
+    text_findings = torch.where(stated, findings, float("nan"))
     image_tokens = torch.randn(total, IMAGE_TOKENS, DIM, generator=generator, dtype=torch.float64)
     text_tokens = torch.randn(total, TEXT_TOKENS, DIM, generator=generator, dtype=torch.float64)
     image_mask = torch.rand(total, IMAGE_TOKENS, generator=generator) < 0.7
@@ -70,6 +73,7 @@ def make_inputs() -> dict[str, torch.Tensor]:
         "text": text,
         "scale": torch.tensor(7.5, dtype=torch.float64),
         "findings": findings,
+        "text_findings": text_findings,
         "groups": groups,
         "image_tokens": F.normalize(image_tokens, dim=-1),
         "text_tokens": F.normalize(text_tokens, dim=-1),
@@ -97,7 +101,7 @@ def run_case(name: str, local: dict[str, torch.Tensor], rank: int, world_size: i
     mode = variant.split("/")[0]
     image, text = local["image"].clone().requires_grad_(), local["text"].clone().requires_grad_()
     scale = local["scale"].clone().requires_grad_()
-    if family in ("clip", "soft"):
+    if family in ("clip", "soft", "soft-text"):
         local_loss, with_grad = MODES[mode]
         options = {
             "local_loss": local_loss,
@@ -108,8 +112,14 @@ def run_case(name: str, local: dict[str, torch.Tensor], rank: int, world_size: i
         if family == "clip":  # explicit rank/world size, as open_clip takes them
             loss = ClipLoss(rank=rank, world_size=world_size, **options)(image, text, scale)
         else:  # rank/world size read from torch.distributed
+            text_findings = local["text_findings"] if family == "soft-text" else None
             loss = SoftLabelClipLoss(**SOFT, **options)(
-                image, text, scale, findings=local["findings"], groups=local["groups"]
+                image,
+                text,
+                scale,
+                findings=local["findings"],
+                groups=local["groups"],
+                text_findings=text_findings,
             )
         return _grads(loss, {"image": image, "text": text, "scale": scale})
     if family == "open_clip":

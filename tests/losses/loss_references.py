@@ -17,15 +17,21 @@ def soft_infonce(
     column_images: torch.Tensor,
     scale: torch.Tensor,
     targets: torch.Tensor,
+    text_targets: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """1/2 [CE(images -> texts) + CE(texts -> images)] with target rows ``targets``.
 
     ``targets[i]`` is the distribution over columns for row sample i (an image row for
-    image -> text, the same sample's text row for text -> image).
+    image -> text, and, unless ``text_targets`` gives the text rows' own, the same
+    sample's text row for text -> image).
     """
+    text_targets = targets if text_targets is None else text_targets
     image_to_text = F.log_softmax(scale * row_images @ column_texts.T, dim=1)
     text_to_image = F.log_softmax(scale * row_texts @ column_images.T, dim=1)
-    return -((targets * image_to_text).sum(1).mean() + (targets * text_to_image).sum(1).mean()) / 2
+    return (
+        -((targets * image_to_text).sum(1).mean() + (text_targets * text_to_image).sum(1).mean())
+        / 2
+    )
 
 
 def filip_scores(

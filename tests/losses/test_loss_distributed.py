@@ -99,19 +99,23 @@ def _contrastive_expectation(objective, leaves: dict[str, torch.Tensor], mode: s
 def _expected(case: str, inputs, rank: int) -> dict[str, torch.Tensor]:
     family, _, variant = case.partition("/")
     mode = variant.split("/")[0]
-    if family in ("clip", "soft"):
+    if family in ("clip", "soft", "soft-text"):
         x, y = inputs["image"].clone().requires_grad_(), inputs["text"].clone().requires_grad_()
         scale = inputs["scale"].clone().requires_grad_()
         size = x.shape[0]
-        targets = (
-            torch.eye(size, dtype=torch.float64)
-            if family == "clip"
-            else soft_targets(inputs["findings"].double(), inputs["groups"], **SOFT)
-        )
+        targets = text_targets = torch.eye(size, dtype=torch.float64)
+        if family != "clip":
+            text_findings = inputs["text_findings"].double() if family == "soft-text" else None
+            options = {**SOFT, "text_findings": text_findings}
+            findings, groups = inputs["findings"].double(), inputs["groups"]
+            targets = soft_targets(findings, groups, **options)
+            text_targets = soft_targets(findings, groups, texts_as_rows=True, **options)
 
         def objective(rows, detach_columns):
             columns = (lambda t: t.detach()) if detach_columns else (lambda t: t)
-            return soft_infonce(x[rows], columns(y), y[rows], columns(x), scale, targets[rows])
+            return soft_infonce(
+                x[rows], columns(y), y[rows], columns(x), scale, targets[rows], text_targets[rows]
+            )
 
         return _contrastive_expectation(
             objective, {"image": x, "text": y, "scale": scale}, mode, rank
@@ -170,13 +174,16 @@ def test_equals_single_process_over_the_concatenated_batch(case, ranks, inputs):
     assert checked >= 8
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c.split("/")[0] in ("clip", "soft", "filip")])
+@pytest.mark.parametrize(
+    "case", [c for c in CASES if c.split("/")[0] in ("clip", "soft", "soft-text", "filip")]
+)
 def test_mean_loss_over_ranks_is_the_global_loss(case, ranks, inputs):
     """(SigLIP and prototypes check this as their 'mean loss' above.)"""
     family = case.split("/")[0]
     global_case = {
         "clip": "clip/default/dense",
         "soft": "soft/default/dense",
+        "soft-text": "soft-text/default/dense",
         "filip": "filip/default",
     }[family]
     global_loss = _expected(global_case, inputs, 0)["loss"]

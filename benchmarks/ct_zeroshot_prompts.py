@@ -2,8 +2,9 @@
 
 For the held-out images of a run (``evaluate.split`` of its recipe, usually ``test``) it prints, per finding:
 
-* the recipe's zero-shot AUC: positive vs negative prompt pair, template x synonym ensembles (as in
-  ``metrics.json``);
+* the recipe's zero-shot AUC: positive vs negative prompt pair, templates x the finding's prompt terms
+  (as in ``metrics.json``; by default the name alone);
+* the same with the name and every vocabulary synonym as prompt terms (why the default is the name);
 * the AUC of the positive prompt ensemble alone (images ranked by cosine to "{finding}."-style prompts);
 * ``cos(P, d)`` and ``cos(N, d)``: how the positive and negative prompt embeddings point along
   ``d``, the unit difference of the mean image embedding with and without the finding. A text tower that
@@ -26,7 +27,7 @@ from domainclip.config.loader import load_recipe
 from domainclip.domains import get_domain
 from domainclip.heads.zeroshot import class_text_embeddings
 from domainclip.models.model_dir import load_model
-from domainclip.pipeline.data import build_findings, checked_records
+from domainclip.pipeline.data import build_findings, checked_records, recipe_vocabulary
 from domainclip.pipeline.embedding import embed_images, image_dataset
 
 
@@ -46,26 +47,32 @@ def main() -> int:
     images = F.normalize(torch.as_tensor(embed_images(loaded, dataset, 32)).float(), dim=-1)
     labels = findings.labels_for_eval()[held_out]
 
+    vocab, _ = recipe_vocabulary(recipe)
+    positives, negatives = [t[0] for t in findings.templates], [t[1] for t in findings.templates]
+
     print(f"run {args.run}, split {split}, n = {len(held_out)}")
-    print("| finding | zero-shot AUC (pair) | positive prompt alone AUC | cos(P, d) | cos(N, d) |")
-    print("|---|---|---|---|---|")
-    pair_aucs, positive_aucs = [], []
+    print("| finding | zero-shot AUC (pair) | pair, name + synonyms | positive prompt alone AUC | cos(P, d) | cos(N, d) |")
+    print("|---|---|---|---|---|---|")
+    columns: list[list[float]] = [[], [], []]
     for k, name in enumerate(findings.names):
         y = labels[:, k]
         known = ~np.isnan(y)
         if len(np.unique(y[known])) < 2:
             continue
-        classes = {name: findings.synonyms.get(name, [name])}
-        pos = class_text_embeddings(loaded.encode_text, classes, [t[0] for t in findings.templates])[0]
-        neg = class_text_embeddings(loaded.encode_text, classes, [t[1] for t in findings.templates])[0]
+        classes = {name: findings.prompts.get(name, [name])}
+        pos = class_text_embeddings(loaded.encode_text, classes, positives)[0]
+        neg = class_text_embeddings(loaded.encode_text, classes, negatives)[0]
+        every_term = {name: list(vocab.finding(name).terms)}
+        pos_all = class_text_embeddings(loaded.encode_text, every_term, positives)[0]
+        neg_all = class_text_embeddings(loaded.encode_text, every_term, negatives)[0]
         present = torch.from_numpy(y == 1)
         direction = F.normalize(images[present].mean(0) - images[~present & torch.from_numpy(known)].mean(0), dim=0)
-        pair = roc_auc_score(y[known], (images @ (pos - neg)).numpy()[known])
-        positive = roc_auc_score(y[known], (images @ pos).numpy()[known])
-        pair_aucs.append(pair)
-        positive_aucs.append(positive)
-        print(f"| {name} | {pair:.3f} | {positive:.3f} | {float(pos @ direction):+.2f} | {float(neg @ direction):+.2f} |")
-    print(f"| mean | {np.mean(pair_aucs):.3f} | {np.mean(positive_aucs):.3f} | | |")
+        row = [roc_auc_score(y[known], (images @ v).numpy()[known]) for v in (pos - neg, pos_all - neg_all, pos)]
+        for column, value in zip(columns, row):
+            column.append(value)
+        print(f"| {name} | {row[0]:.3f} | {row[1]:.3f} | {row[2]:.3f} | {float(pos @ direction):+.2f} "
+              f"| {float(neg @ direction):+.2f} |")
+    print(f"| mean | {np.mean(columns[0]):.3f} | {np.mean(columns[1]):.3f} | {np.mean(columns[2]):.3f} | | |")
     return 0
 
 

@@ -66,12 +66,12 @@ class Findings:
 
     names: list[str]
     templates: list[tuple[str, str]]
-    synonyms: dict[str, list[str]]
+    prompts: dict[str, list[str]]  # per finding, the phrases its zero-shot prompts use
     silver: np.ndarray  # (N, K) from the report structurer; used for soft labels
     truth: np.ndarray  # (N, K) ground-truth labels where the dataset has them, NaN elsewhere
 
     def subset(self, indices: list[int]) -> Findings:
-        return Findings(self.names, self.templates, self.synonyms, self.silver[indices], self.truth[indices])
+        return Findings(self.names, self.templates, self.prompts, self.silver[indices], self.truth[indices])
 
     def labels_for_eval(self) -> np.ndarray:
         """Ground truth where known, silver labels (rounded) where the dataset has none."""
@@ -114,11 +114,10 @@ def build_findings(recipe: Recipe, records: list[Record]) -> Findings:
             value = record.findings.get(name)
             if value is not None:
                 truth[i, j] = value
-    synonyms = {f.name: [f.name, *f.synonyms] for f in vocab.findings}
     return Findings(
         names=[names[k] for k in keep],
         templates=[tuple(t) for t in (recipe.evaluate.templates or vocab.templates)],
-        synonyms={names[k]: synonyms[names[k]] for k in keep},
+        prompts={vocab.findings[k].name: vocab.findings[k].zeroshot_terms for k in keep},
         silver=silver[:, keep].astype(np.float32),
         truth=truth[:, keep],
     )

@@ -22,12 +22,13 @@ from domainclip.pipeline.stages import group_ids
 log = logging.getLogger(__name__)
 
 
-def zeroshot_probabilities(loaded, image_emb: torch.Tensor, findings: list[str], synonyms: dict[str, list[str]],
+def zeroshot_probabilities(loaded, image_emb: torch.Tensor, findings: list[str], prompts: dict[str, list[str]],
                            templates: list[tuple[str, str]]) -> np.ndarray:
-    """(N, K) probability of each finding: softmax over the positive / negative prompt ensembles."""
+    """(N, K) probability of each finding: softmax over the positive / negative prompt ensembles
+    (templates x the finding's prompt terms; a finding not in ``prompts`` is prompted by its name)."""
     from domainclip.heads.zeroshot import binary_zeroshot_probs, class_text_embeddings
 
-    classes = {f: synonyms.get(f, [f]) for f in findings}
+    classes = {f: prompts.get(f, [f]) for f in findings}
     pos = class_text_embeddings(loaded.encode_text, classes, [t[0] for t in templates])
     neg = class_text_embeddings(loaded.encode_text, classes, [t[1] for t in templates])
     probs = binary_zeroshot_probs(image_emb, pos, neg, loaded.logit_scale)
@@ -145,7 +146,7 @@ def evaluate_splits(loaded, datasets: dict[str, Any], records: dict[str, list[Re
     test_records, test_findings = records[eval_split], findings[eval_split]
     metrics: dict[str, Any] = {"evaluate.split": eval_split, "evaluate.n": len(test_records)}
     if zeroshot:
-        probs = zeroshot_probabilities(loaded, image_emb[eval_split], test_findings.names, test_findings.synonyms,
+        probs = zeroshot_probabilities(loaded, image_emb[eval_split], test_findings.names, test_findings.prompts,
                                        test_findings.templates)
         metrics.update(auc_metrics("zeroshot", probs, test_findings.labels_for_eval(), test_findings.names, plots))
     if linear_probe and records.get("train"):

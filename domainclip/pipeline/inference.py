@@ -114,9 +114,9 @@ def zeroshot_command(model_dir: Path, findings: str, out: Path, *, manifest: Pat
     loaded, records, image_emb = _embed_inputs(model_dir, manifest, images, batch_size)
     vocab_file = Path(model_dir) / VOCABULARY_FILE
     vocab = Vocabulary.load(vocab_file) if vocab_file.is_file() else None
-    synonyms = {f.name: [f.name, *f.synonyms] for f in vocab.findings} if vocab else {}
+    prompts = {f.name: f.zeroshot_terms for f in vocab.findings} if vocab else {}
     templates = [tuple(t) for t in vocab.templates] if vocab else [("{finding}.", "no {finding}.")]
-    probs = zeroshot_probabilities(loaded, image_emb, names, synonyms, templates)
+    probs = zeroshot_probabilities(loaded, image_emb, names, prompts, templates)
     table = pd.DataFrame(probs, columns=names)
     table.insert(0, "id", [r.id for r in records])
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 from typing import Any
 
 from domainclip.reports.audit import AuditRow, write_audit_csv
-from domainclip.reports.structurer import ReportStructurer, StructuredReport
+from domainclip.reports.structurer import ReportStructurer, Statement, StructuredReport
 from domainclip.reports.vocabulary import Finding, Vocabulary
 
 
@@ -20,6 +20,7 @@ __all__ = [
     "AuditRow",
     "Finding",
     "ReportStructurer",
+    "Statement",
     "StructuredReport",
     "Vocabulary",
     "finding_agreement",

@@ -53,6 +53,16 @@ class _Cue:
 
 
 @dataclass(frozen=True)
+class Statement:
+    """The shortest span of a sentence that states findings: a mention with its deciding cue
+    ("No abdominal aortic aneurysm", "pleural effusion is not seen", "splenomegaly"), and the
+    value of every finding mentioned inside it (vocabulary index -> value)."""
+
+    text: str
+    values: dict[int, float]
+
+
+@dataclass(frozen=True)
 class StructuredReport:
     """One report's finding vector (float32, vocabulary order) and its audit rows."""
 
@@ -164,6 +174,35 @@ class ReportStructurer:
         matrix = np.stack(vectors) if vectors else np.zeros((0, len(self.names)), dtype=np.float32)
         return matrix.astype(np.float32, copy=False), rows
 
+    def statements(self, text: str) -> list[Statement]:
+        """The finding statements of ``text`` in reading order, one per distinct span.
+
+        Why: a text tower trained only on whole report sentences reads a bare zero-shot prompt
+        ("aortic aneurysm.") as ambiguous, because positive sentences say more ("Infrarenal
+        abdominal aortic aneurysm measuring 5.6 cm") and the bare words also occur in "No aortic
+        aneurysm." and "assess for aortic aneurysm". The report's own short statements of a finding
+        (with negation or hedge when there is one) teach it what the bare mention means.
+        """
+        found: dict[tuple[int, int], tuple[str, dict[int, float]]] = {}
+        for sentence in read_sentences(text or "", self.vocabulary.cues):
+            mentions = sorted(self._mentions(sentence.text), key=lambda m: (m.start, m.end))
+            if not mentions:
+                continue
+            scopes = _scopes(self._cues(sentence.text), sentence)
+            decided = [(m, *_deciding(m, scopes)) for m in mentions]
+            for mention, _, cue in decided:
+                start, end = mention.start, mention.end
+                if cue is not None:
+                    start, end = min(start, cue.start), max(end, cue.end)
+                inside = {
+                    other.finding: self._value(status)
+                    for other, status, _ in decided
+                    if start <= other.start and other.end <= end
+                }
+                phrase = sentence.text[start:end].strip(" ,;:")
+                found.setdefault((id(sentence), start, end), (phrase, inside))
+        return [Statement(f"{phrase[:1].upper()}{phrase[1:]}.", values) for phrase, values in found.values()]
+
     def _value(self, status: str) -> float:
         return {PRESENT: 1.0, UNCERTAIN: self.uncertain_value, NEGATED: 0.0}.get(
             status, self.unmentioned_value
@@ -207,13 +246,21 @@ def _inside_other(mention: _Mention, other: _Mention) -> bool:
     )
 
 
-def _status(mention: _Mention, scopes: Sequence[tuple[_Cue, int, int]]) -> tuple[str, str]:
-    """Negated if any negation scope overlaps the mention, else uncertain, else present."""
+def _deciding(
+    mention: _Mention, scopes: Sequence[tuple[_Cue, int, int]]
+) -> tuple[str, _Cue | None]:
+    """Negated if any negation scope overlaps the mention, else uncertain, else present; and the cue."""
     for prefix, status in (("neg", NEGATED), ("unc", UNCERTAIN)):
         for cue, start, end in scopes:
             if cue.kind.startswith(prefix) and mention.start < end and mention.end > start:
-                return status, cue.text
-    return PRESENT, ""
+                return status, cue
+    return PRESENT, None
+
+
+def _status(mention: _Mention, scopes: Sequence[tuple[_Cue, int, int]]) -> tuple[str, str]:
+    """The status of a mention and the text of the cue that decided it (empty when present)."""
+    status, cue = _deciding(mention, scopes)
+    return status, cue.text if cue is not None else ""
 
 
 def _scopes(cues: Sequence[_Cue], sentence: Sentence) -> list[tuple[_Cue, int, int]]:
@@ -231,4 +278,12 @@ def _scopes(cues: Sequence[_Cue], sentence: Sentence) -> list[tuple[_Cue, int, i
     return scopes
 
 
-__all__ = ["NEGATED", "PRESENT", "UNCERTAIN", "UNMENTIONED", "ReportStructurer", "StructuredReport"]
+__all__ = [
+    "NEGATED",
+    "PRESENT",
+    "UNCERTAIN",
+    "UNMENTIONED",
+    "ReportStructurer",
+    "Statement",
+    "StructuredReport",
+]

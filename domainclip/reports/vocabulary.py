@@ -11,11 +11,19 @@ radiologists use for them, and the prompt templates for zero-shot diagnosis::
       - name: kidney stone           # canonical name = column name in vector CSVs
         synonyms: [nephrolithiasis, renal calculus, renal calculi]   # literal phrases
         paraphrases: ['calcul(?:us|i)\\s+in\\s+the\\s+(?:\\w+\\s+)?kidneys?']   # regular expressions
+        prompt_terms: [kidney stone]  # optional: the phrases zero-shot prompts use; default the name
     negation_cues: {pre: [...], post: [...]}       # optional, added to the package defaults
     uncertainty_cues: {pre: [...], post: [...]}
     pseudo_cues: [...]
     terminators: [...]
     ignored_sections: [...]
+
+Why zero-shot prompts use ``prompt_terms`` (default: the name alone) and not every synonym:
+synonyms are there to *read* reports, and many are rare in any one institution's reports
+("hydrothorax", "AAA"). A text tower trained on those reports embeds a phrase it has barely
+seen poorly, and averaging such prompts into the ensemble blurs it: on the CT quickstart the
+name alone beat the synonym ensemble (``benchmarks/ct_zeroshot_prompts.py`` prints both).
+A model with a pretrained text tower may list more terms.
 
 Unknown keys, duplicate names, bad regular expressions and templates without
 ``{finding}`` are :class:`~domainclip.errors.RecipeError` naming the file and key.
@@ -54,13 +62,14 @@ class _FindingSpec(_Strict):
     name: str = Field(min_length=1)
     synonyms: list[str] = Field(default_factory=list)
     paraphrases: list[str] = Field(default_factory=list)
+    prompt_terms: list[str] = Field(default_factory=list)
 
-    @field_validator("synonyms")
+    @field_validator("synonyms", "prompt_terms")
     @classmethod
     def _non_empty_terms(cls, values: list[str]) -> list[str]:
         for value in values:
             if not value.strip():
-                raise ValueError("synonyms must not be empty strings")
+                raise ValueError("terms must not be empty strings")
         return values
 
     @field_validator("paraphrases")
@@ -121,11 +130,18 @@ class _VocabularySpec(_Strict):
 
 @dataclass(frozen=True)
 class Finding:
-    """One finding: its canonical name, literal synonyms and paraphrase regexes."""
+    """One finding: its canonical name, literal synonyms, paraphrase regexes and the phrases
+    zero-shot prompts use (empty: the name)."""
 
     name: str
     synonyms: tuple[str, ...] = ()
     paraphrases: tuple[str, ...] = ()
+    prompt_terms: tuple[str, ...] = ()
+
+    @property
+    def zeroshot_terms(self) -> list[str]:
+        """The phrases that fill a template's ``{finding}`` for zero-shot diagnosis."""
+        return list(self.prompt_terms) or [self.name]
 
     @property
     def terms(self) -> tuple[str, ...]:
@@ -182,7 +198,8 @@ class Vocabulary:
             ignored_sections=[s.lower() for s in spec.ignored_sections],
         )
         findings = [
-            Finding(f.name.strip(), tuple(f.synonyms), tuple(f.paraphrases)) for f in spec.findings
+            Finding(f.name.strip(), tuple(f.synonyms), tuple(f.paraphrases), tuple(f.prompt_terms))
+            for f in spec.findings
         ]
         templates = (
             [tuple(pair) for pair in spec.templates] if spec.templates else list(CT_CLIP_TEMPLATES)
@@ -214,11 +231,12 @@ class Vocabulary:
     def prompts(self, name: str, *, with_synonyms: bool = False) -> list[tuple[str, str]]:
         """(positive, negative) prompt pairs for zero-shot diagnosis of finding ``name``.
 
-        With ``with_synonyms`` every synonym fills every template, for CONCH-style
-        prompt ensembles (average the embeddings of all positives, of all negatives).
+        The finding's ``prompt_terms`` (default: its name) fill the templates; with
+        ``with_synonyms`` the name and every synonym do, for CONCH-style prompt ensembles
+        (average the embeddings of all positives, of all negatives).
         """
         finding = self.finding(name)
-        terms = finding.terms if with_synonyms else (finding.name,)
+        terms = finding.terms if with_synonyms else finding.zeroshot_terms
         return [
             (pos.format(finding=t), neg.format(finding=t))
             for t in terms

@@ -196,3 +196,35 @@ def test_ct_rate_vocabulary_on_ct_rate_style_sentences() -> None:
     assert got["Pleural effusion"] == N and got["Pericardial effusion"] == N
     assert got["Lung opacity"] == P and got["Consolidation"] == N and got["Bronchiectasis"] == N
     assert got["Emphysema"] == M
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a present mention alone, without the measurements around it
+        (
+            "Infrarenal abdominal aortic aneurysm measuring 5.6 cm in maximal diameter.",
+            [("Abdominal aortic aneurysm.", {"aortic aneurysm": 1.0})],
+        ),
+        # the deciding cue comes with the mention, before or after it
+        ("No abdominal aortic aneurysm.", [("No abdominal aortic aneurysm.", {"aortic aneurysm": 0.0})]),
+        ("Pleural effusion is not seen.", [("Pleural effusion is not seen.", {"pleural effusion": 0.0})]),
+        ("Possible ascites.", [("Possible ascites.", {"ascites": 0.5})]),
+        # a span that covers several mentions states all of them
+        (
+            "Cardiomegaly, no pleural effusion or ascites.",
+            [
+                ("Cardiomegaly.", {"cardiomegaly": 1.0}),
+                ("No pleural effusion.", {"pleural effusion": 0.0}),
+                ("No pleural effusion or ascites.", {"pleural effusion": 0.0, "ascites": 0.0}),
+            ],
+        ),
+        ("The portal veins are patent.", []),
+    ],
+)
+def test_statements_are_the_shortest_spans_stating_findings(
+    structurer: ReportStructurer, text: str, expected: list[tuple[str, dict[str, float]]]
+) -> None:
+    names = structurer.names
+    got = [(s.text, {names[k]: v for k, v in s.values.items()}) for s in structurer.statements(text)]
+    assert got == expected

@@ -68,6 +68,27 @@ def test_templates_default_to_ct_clip_and_prompts_fill_them() -> None:
     assert ("there is cardiomegaly.", "there is no cardiomegaly.") in demo.prompts("cardiomegaly")
 
 
+def test_prompt_terms_replace_the_name_in_prompts_but_not_in_reading() -> None:
+    vocab = Vocabulary.from_dict(
+        {
+            "templates": [["{finding}.", "no {finding}."]],
+            "findings": [
+                {"name": "pleural effusion", "synonyms": ["hydrothorax"],
+                 "prompt_terms": ["pleural effusion", "pleural fluid"]},
+                {"name": "ascites", "synonyms": ["free fluid"]},
+            ],
+        }
+    )
+    assert vocab.prompts("pleural effusion") == [
+        ("pleural effusion.", "no pleural effusion."),
+        ("pleural fluid.", "no pleural fluid."),
+    ]
+    assert vocab.finding("ascites").zeroshot_terms == ["ascites"]  # default: the name, not the synonyms
+    assert vocab.finding("pleural effusion").terms == ("pleural effusion", "hydrothorax")  # reading
+    with pytest.raises(RecipeError, match="terms must not be empty"):
+        Vocabulary.from_dict({"findings": [{"name": "ascites", "prompt_terms": [" "]}]})
+
+
 def test_subset_keeps_the_requested_order() -> None:
     vocab = load_vocabulary("ct").subset(["cardiomegaly", "ascites"])
     assert vocab.names == ["cardiomegaly", "ascites"]

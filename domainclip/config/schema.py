@@ -107,8 +107,13 @@ class AlignStageConfig(StageConfig):
     augment: bool = Field(False, description="random left-right flips and small shifts of the images")
     sentence_dropout: float = Field(0.5, ge=0, le=1, description="probability of training on a random subset of a report's sentences")
     sentence_targets: Literal["report", "sentences"] = Field(
-        "report", description="soft-label targets of a sentence subset: the whole report's findings, or only the "
-                              "findings the kept sentences state (others unknown)")
+        "report", description="finding vector of a text cut from a report (sentences, statements): the whole "
+                              "report's, or only what the text states (others unknown); images always carry the "
+                              "whole report's")
+    finding_statements: float = Field(
+        0.0, ge=0, le=1, description="probability that a single sampled report sentence is replaced by one of its "
+                                     "short finding statements ('No abdominal aortic aneurysm.'), the form of zero-shot "
+                                     "prompts (needs sentence_dropout > 0)")
 
 
 class StagesConfig(Strict):

@@ -69,12 +69,52 @@ def sentence_finding_values(recipe: Recipe, records: list[Record]) -> list[np.nd
 
     vocab, keep = recipe_vocabulary(recipe)
     structurer = ReportStructurer(vocab, unmentioned_value=float("nan"))
-    by_report: dict[str, np.ndarray] = {}  # reconstructions of one scan share their report: read it once
+
+    def read(record: Record) -> np.ndarray:
+        sentences = split_sentences(record.report)
+        matrix, _ = structurer.structure_many((f"{record.id}#{k}", s) for k, s in enumerate(sentences))
+        return matrix.reshape(len(sentences), len(vocab.names))[:, keep]
+
+    return _once_per_report(records, read)
+
+
+StatedText = tuple[str, np.ndarray]  # a short statement of findings and the (K,) values it states (NaN: unsaid)
+
+
+def sentence_statements(recipe: Recipe, records: list[Record]) -> list[list[list[StatedText]]]:
+    """Per record and sentence (as :func:`split_sentences` cuts it), the finding statements in it
+    (:meth:`ReportStructurer.statements`), with values in the recipe's finding columns."""
+    from domainclip.pipeline.data import recipe_vocabulary
+    from domainclip.reports import ReportStructurer
+
+    vocab, keep = recipe_vocabulary(recipe)
+    structurer = ReportStructurer(vocab)
+    column = {vocabulary_index: k for k, vocabulary_index in enumerate(keep)}
+
+    def read(record: Record) -> list[list[StatedText]]:
+        per_sentence = []
+        for sentence in split_sentences(record.report):
+            statements = []
+            for statement in structurer.statements(sentence):
+                values = np.full(len(keep), np.nan, dtype=np.float32)
+                for index, value in statement.values.items():
+                    if index in column:
+                        values[column[index]] = value
+                if not np.isnan(values).all():
+                    statements.append((statement.text, values))
+            per_sentence.append(statements)
+        return per_sentence
+
+    return _once_per_report(records, read)
+
+
+def _once_per_report(records: list[Record], read):
+    """``read(record)`` for every record, computed once per distinct report (reconstructions of one scan
+    share their report)."""
+    by_report: dict[str, Any] = {}
     for record in records:
         if record.report not in by_report:
-            sentences = split_sentences(record.report)
-            matrix, _ = structurer.structure_many((f"{record.id}#{k}", s) for k, s in enumerate(sentences))
-            by_report[record.report] = matrix.reshape(len(sentences), len(vocab.names))[:, keep]
+            by_report[record.report] = read(record)
     return [by_report[record.report] for record in records]
 
 
@@ -86,15 +126,22 @@ class AlignCollate:
     and a text tower that only ever saw whole reports embeds them poorly. Given ``sentence_findings`` (per
     report, the (sentences, K) values each sentence states alone, NaN where it says nothing), the sampled
     sentence (and the anchor of a subset) is one that states a finding: "The portal veins are patent." teaches
-    the text tower nothing about findings. The targets of a subset are the whole report's finding vector, or
-    with ``sentence_targets`` only what the kept sentences state (the rest unknown). With ``augment``, images
+    the text tower nothing about findings. Images always carry their whole report's finding vector; with
+    ``sentence_targets`` a text carries only what its kept sentences state (``text_findings``, the rest
+    unknown): "No pleural effusion." is then a positive of every image without an effusion and of none with
+    one, instead of standing for the whole report it was cut from. Given ``statements`` (per report and
+    sentence, its short finding statements), a single sampled sentence is replaced by one of its statements
+    with probability ``statement_rate`` ("Infrarenal abdominal aortic aneurysm measuring 5.6 cm" ->
+    "Abdominal aortic aneurysm."): zero-shot prompts are bare statements, which whole sentences never are
+    (see :meth:`~domainclip.reports.ReportStructurer.statements`). With ``augment``, images
     are flipped left-right and shifted by a few voxels: with a few hundred studies, a ViT otherwise memorises
     them. Randomness comes from torch's RNG, which the engine seeds and checkpoints.
     """
 
     def __init__(self, records: list[Record], findings: np.ndarray, tokenize, sentence_dropout: float = 0.0,
                  augment: bool = False, sentence_findings: list[np.ndarray] | None = None,
-                 sentence_targets: bool = False) -> None:
+                 sentence_targets: bool = False, statements: list[list[list[StatedText]]] | None = None,
+                 statement_rate: float = 0.0) -> None:
         self.reports = [r.report for r in records]
         self.sentences = [split_sentences(r.report) for r in records]
         self.findings = torch.from_numpy(np.asarray(findings, dtype=np.float32))
@@ -106,6 +153,8 @@ class AlignCollate:
         self.tokenize = tokenize
         self.sentence_dropout = sentence_dropout
         self.augment = augment
+        self.statements = statements
+        self.statement_rate = statement_rate if statements is not None else 0.0
 
     def _kept_sentences(self, i: int) -> list[int] | None:
         """Indices of the sentences that stand in for report ``i``, or None for the whole report."""
@@ -124,9 +173,14 @@ class AlignCollate:
         return [k for k in range(n) if keep[k]]
 
     def _text_and_findings(self, i: int) -> tuple[str, torch.Tensor]:
+        """The text standing in for report ``i`` and the finding vector it states."""
         kept = self._kept_sentences(i)
         if kept is None:
             return self.reports[i], self.findings[i]
+        choices = self.statements[i][kept[0]] if self.statement_rate > 0 and len(kept) == 1 else None
+        if choices and torch.rand(()) < self.statement_rate:
+            text, values = choices[int(torch.randint(len(choices), ()))]
+            return text, torch.from_numpy(values) if self.sentence_targets else self.findings[i]
         text = " ".join(self.sentences[i][k] for k in kept)
         if not self.sentence_targets:
             return text, self.findings[i]
@@ -146,15 +200,18 @@ class AlignCollate:
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         index = torch.tensor([int(item["index"]) for item in items])
-        texts, findings = zip(*(self._text_and_findings(i) for i in index.tolist()))
+        texts, text_findings = zip(*(self._text_and_findings(i) for i in index.tolist()))
         tokens = self.tokenize(list(texts))
-        return {
+        batch = {
             "image": torch.stack([self._image(item["image"]) for item in items]),
             "input_ids": tokens["input_ids"],
             "attention_mask": tokens["attention_mask"],
-            "findings": torch.stack(findings),
+            "findings": self.findings[index],
             "groups": self.groups[index],
         }
+        if self.sentence_targets:
+            batch["text_findings"] = torch.stack(text_findings)
+        return batch
 
 
 def build_align_loss(recipe: Recipe, distributed: bool) -> nn.Module:
@@ -175,13 +232,17 @@ def run_align_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, model: nn
     cfg = recipe.stages.align
     criterion = build_align_loss(recipe, distributed)
     soft = cfg.loss == "soft_label"
-    sentence_findings = None
+    sentence_findings = statements = None
     if cfg.sentence_dropout > 0:
         sentence_findings = sentence_finding_values(recipe, records)
+        if cfg.finding_statements > 0:
+            statements = sentence_statements(recipe, records)
 
     def loss_fn(wrapped: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         out = wrapped(batch["image"], batch["input_ids"], batch["attention_mask"])
-        extra = {"findings": batch["findings"], "groups": batch["groups"]} if soft else {}
+        extra = {}
+        if soft:
+            extra = {key: batch[key] for key in ("findings", "groups", "text_findings") if key in batch}
         loss = criterion(out["image_features"], out["text_features"], out["logit_scale"], **extra)
         return loss, {"logit_scale": float(out["logit_scale"].detach())}
 
@@ -196,6 +257,7 @@ def run_align_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, model: nn
                       run_dir=run_dir, name="align",
                       collate_fn=AlignCollate(records, findings, model.text_tower.tokenize, cfg.sentence_dropout,
                                              cfg.augment, sentence_findings,
-                                             sentence_targets=soft and cfg.sentence_targets == "sentences"),
+                                             sentence_targets=soft and cfg.sentence_targets == "sentences",
+                                             statements=statements, statement_rate=cfg.finding_statements),
                       param_groups=param_groups, num_workers=recipe.data.num_workers)
     return trainer.fit(resume=resume)

@@ -91,9 +91,10 @@ def test_sentence_targets_come_from_the_kept_sentences() -> None:
         expected = [np.nan, np.nan]
         for k in kept:
             expected = [v if np.isnan(s) else (s if np.isnan(v) else max(v, s)) for v, s in zip(expected, per_sentence[k])]
-        np.testing.assert_array_equal(batch["findings"][0].numpy(), np.array(expected, dtype=np.float32))
+        np.testing.assert_array_equal(batch["text_findings"][0].numpy(), np.array(expected, dtype=np.float32))
+        assert torch.equal(batch["findings"], torch.from_numpy(report_level))  # images: always the whole report
         seen.add(tuple(kept))
-        assert batch["findings"][2].tolist() == [0.0, 0.0]  # a one-sentence report keeps its report-level vector
+        assert batch["text_findings"][2].tolist() == [0.0, 0.0]  # a one-sentence report keeps its report-level vector
     assert (0,) in seen and (1,) in seen and any(len(k) > 1 for k in seen)
     assert (2,) not in seen  # "The liver is normal." states no finding of this vocabulary: never sampled alone
 
@@ -104,7 +105,9 @@ def test_report_targets_ignore_which_sentences_were_kept() -> None:
     collate = AlignCollate(records(), report_level, fake_tokenize, sentence_dropout=1.0,
                            sentence_findings=[per_sentence, per_sentence, per_sentence[:1]])
     for _ in range(10):
-        assert torch.equal(collate(items())["findings"], torch.from_numpy(report_level))
+        batch = collate(items())
+        assert torch.equal(batch["findings"], torch.from_numpy(report_level))
+        assert "text_findings" not in batch  # the texts carry the images' vectors
 
 
 def test_sentence_finding_values_read_each_sentence_alone_with_the_recipe_vocabulary() -> None:
@@ -118,3 +121,39 @@ def test_sentence_finding_values_read_each_sentence_alone_with_the_recipe_vocabu
     (values,) = sentence_finding_values(recipe, [record])
     np.testing.assert_array_equal(values, np.array([[np.nan, 0.0], [1.0, np.nan], [np.nan, np.nan]],
                                                    dtype=np.float32))
+
+
+def test_single_sentences_are_replaced_by_their_finding_statements() -> None:
+    # findings (pleural effusion, renal mass); sentence 1 "A 3 cm renal mass is seen." states "Renal mass."
+    per_sentence = np.array([[0.0, np.nan], [np.nan, 1.0], [np.nan, np.nan]], dtype=np.float32)
+    report_level = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 0.0]], dtype=np.float32)
+    statements = [[[("No pleural effusion.", per_sentence[0])], [("Renal mass.", per_sentence[1])], []]] * 2 + [[[]]]
+    torch.manual_seed(0)
+    collate = AlignCollate(records(), report_level, fake_tokenize, sentence_dropout=1.0,
+                           sentence_findings=[per_sentence, per_sentence, per_sentence[:1]], sentence_targets=True,
+                           statements=statements, statement_rate=1.0)
+    texts = set()
+    for _ in range(40):
+        batch = collate(items())
+        text = fake_tokenize.seen[0]
+        texts.add(text)
+        if text == "Renal mass.":
+            assert batch["text_findings"][0].tolist()[1] == 1.0 and np.isnan(batch["text_findings"][0][0].item())
+    assert {"No pleural effusion.", "Renal mass."} <= texts  # single sentences: always their statement
+    assert "A 3 cm renal mass is seen." not in texts  # never the full single sentence
+    assert any(len(split_sentences(t)) > 1 for t in texts)  # subsets of sentences stay as they are
+
+
+def test_statements_carry_the_recipe_finding_columns() -> None:
+    from domainclip.config.loader import load_recipe
+    from domainclip.pipeline.stages import sentence_statements
+
+    recipe_file = Path(__file__).resolve().parents[2] / "recipes" / "ct" / "quickstart.yaml"
+    recipe = load_recipe(recipe_file, ["data.findings=[cardiomegaly, pleural effusion]"])
+    record = Record(id="r", patient_id="p", image=Path("r.nii.gz"),
+                    report="No pleural effusion or ascites. The heart is enlarged. No renal mass.")
+    ((first, second, third),) = sentence_statements(recipe, [record])
+    assert [text for text, _ in first] == ["No pleural effusion.", "No pleural effusion or ascites."]
+    np.testing.assert_array_equal(first[1][1], np.array([np.nan, 0.0], dtype=np.float32))  # ascites: not a column
+    assert [text for text, _ in second] == ["Heart is enlarged."]
+    assert third == []  # renal mass is not one of the recipe's findings

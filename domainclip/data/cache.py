@@ -60,6 +60,11 @@ class DiskCache:
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", record_id)[:80]
         return self.directory / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npy"
 
+    def has(self, record_id: str, source: Path, image_meta: Mapping[str, Any] | None = None) -> bool:
+        """Whether an entry exists for this source state (without reading it)."""
+        path = self.entry_path(record_id, source, image_meta)
+        return path is not None and path.exists()
+
     def get(self, record_id: str, source: Path, image_meta: Mapping[str, Any] | None = None) -> np.ndarray | None:
         path = self.entry_path(record_id, source, image_meta)
         if path is None or not path.exists():

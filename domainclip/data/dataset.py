@@ -46,6 +46,27 @@ class CachedDataset(Dataset):
             self.cache.put(record.id, record.image, image.numpy(), meta)
         return image
 
+    def check(self, index: int) -> str | None:
+        """Why record ``index``'s image is unusable, or None; a usable one is preprocessed into the cache.
+
+        One decode serves both the check and the first epoch (``Preprocessor.checked``); an image already
+        in the cache (same file size and mtime, same reader hints) was checked when it was cached and is not
+        decoded again, so a warm run does not decode at all.
+        """
+        record = self.records[index]
+        meta = record.image_meta or None
+        if self.cache is not None and self.cache.has(record.id, record.image, meta):
+            return None
+        try:
+            image = self.preprocessor.checked(record.image, meta)
+        except DomainClipError as exc:
+            return str(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure to decode a user file is a reason, not a crash
+            return f"{record.image}: unreadable image ({type(exc).__name__}: {exc})"
+        if self.cache is not None:
+            self.cache.put(record.id, record.image, image.detach().to(torch.float32).numpy(), meta)
+        return None
+
     def _preprocess(self, record: Record, meta: dict[str, Any] | None) -> torch.Tensor:
         where = f"{record.source or 'record'} (id={record.id})"
         try:

@@ -10,7 +10,7 @@ duplicate id, and a patient in several splits. ``validate-data`` prints the list
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,14 +28,15 @@ def validate_records(records: Sequence[Record], domain: Domain, max_workers: int
     return [line for _, line in find_problems(records, domain, max_workers)]
 
 
-def find_problems(records: Sequence[Record], domain: Domain,
-                  max_workers: int | None = None) -> list[tuple[int, str]]:
+def find_problems(records: Sequence[Record], domain: Domain, max_workers: int | None = None,
+                  image_check: Callable[[int], str | None] | None = None) -> list[tuple[int, str]]:
     """(position in ``records``, problem line) for every problem, so callers can drop exactly the bad rows.
 
     Images are opened with ``max_workers`` threads (decompression releases the GIL);
-    each distinct path is checked once.
+    each distinct path is checked once, by ``image_check(position)`` when given (e.g.
+    ``CachedDataset.check``, which caches what it decodes), else ``domain.check_image(path)``.
     """
-    image_reasons = _check_images(records, domain, max_workers)
+    image_reasons = _check_images(records, domain, max_workers, image_check)
     first_row: dict[str, Record] = {}
     crossing = patients_in_several_splits(records)
     problems: list[tuple[int, str]] = []
@@ -56,11 +57,15 @@ def find_problems(records: Sequence[Record], domain: Domain,
     return problems
 
 
-def _check_images(records: Sequence[Record], domain: Domain, max_workers: int | None) -> dict[Path, str | None]:
-    paths = list(dict.fromkeys(Path(r.image) for r in records))
-    missing = {p: f"image not found: {p}" for p in paths if not p.exists()}
-    present = [p for p in paths if p not in missing]
+def _check_images(records: Sequence[Record], domain: Domain, max_workers: int | None,
+                  image_check: Callable[[int], str | None] | None) -> dict[Path, str | None]:
+    first: dict[Path, int] = {}
+    for position, record in enumerate(records):
+        first.setdefault(Path(record.image), position)
+    missing = {p: f"image not found: {p}" for p in first if not p.exists()}
+    present = [p for p in first if p not in missing]
+    check = (lambda path: image_check(first[path])) if image_check else domain.check_image
     workers = max_workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        reasons = dict(zip(present, pool.map(domain.check_image, present)))
+        reasons = dict(zip(present, pool.map(check, present)))
     return {**reasons, **missing}

@@ -28,6 +28,11 @@ class Preprocessor(Protocol):
 
     def __call__(self, path: Path) -> torch.Tensor: ...
 
+    def checked(self, path: Path, image_meta: dict[str, Any] | None = None) -> torch.Tensor:
+        """``__call__`` that first rejects (``DomainClipError``) what ``Domain.check_image`` would,
+        decoding the file once for both; ``run`` checks and fills the cache in one pass with it."""
+        ...
+
 
 class Domain(Protocol):
     name: str

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def load_records(recipe: Recipe, check: bool = True) -> tuple[list[Record], list[str]]:
+def load_records(recipe: Recipe, check: bool = True, fill_cache: bool = False) -> tuple[list[Record], list[str]]:
     """Records of the recipe's layout and the problems found in them (empty when ``check`` is False).
 
-    Returns only the valid records; every problem names its file/row and reason.
+    Returns only the valid records; every problem names its file/row and reason. With ``fill_cache`` the
+    image check decodes each image once for both the check and the preprocessing cache (``run``), and skips
+    images the cache already holds.
     """
     domain = get_domain(recipe.domain)
     layouts = domain.layouts()
@@ -35,14 +37,19 @@ def load_records(recipe: Recipe, check: bool = True) -> tuple[list[Record], list
         return records, []
     from domainclip.data.validate import find_problems
 
-    found = find_problems(records, domain)
+    image_check = None
+    if fill_cache:
+        from domainclip.pipeline.embedding import image_dataset
+
+        image_check = image_dataset(records, domain.build_preprocessor(recipe.preprocess), recipe.data.cache_dir).check
+    found = find_problems(records, domain, image_check=image_check)
     bad = {position for position, _ in found}
     return [r for i, r in enumerate(records) if i not in bad], [line for _, line in found]
 
 
 def checked_records(recipe: Recipe, run_dir: Path | None) -> list[Record]:
     """Records for a run: refuse bad data unless ``data.skip_bad_rows``, then list skipped rows in the run folder."""
-    records, problems = load_records(recipe, check=True)
+    records, problems = load_records(recipe, check=True, fill_cache=True)
     if problems and not recipe.data.skip_bad_rows:
         raise DataError(
             f"{len(problems)} bad row(s) in the data of this recipe; fix them, or set data.skip_bad_rows=true "

@@ -6,8 +6,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from domainclip.config.schema import DataConfig, PreprocessConfig
 from domainclip.data.cache import default_cache_root
 from domainclip.data.manifest import read_manifest
@@ -15,7 +13,7 @@ from domainclip.data.records import Record
 from domainclip.domains.ct.demo import DEMO_VERSION, ensure_demo, write_demo
 from domainclip.domains.ct.layouts import read_ct_rate
 from domainclip.domains.ct.preprocess import CTPreprocessor
-from domainclip.domains.ct.readers import discover_ct_images, read_ct
+from domainclip.domains.ct.readers import discover_ct_images, read_ct, volume_problem
 from domainclip.errors import DomainClipError, RecipeError
 
 
@@ -52,10 +50,7 @@ class CTDomain:
             return str(exc)  # "<path>: <reason>"
         except Exception as exc:  # noqa: BLE001 - any failure to decode a user file is a reason, not a crash
             return f"{path}: unreadable image ({type(exc).__name__}: {exc})"
-        nan_voxels = int(np.isnan(volume.array).sum())
-        if nan_voxels:
-            return f"{path}: image has {nan_voxels} NaN voxel(s)"
-        return None
+        return volume_problem(volume, Path(path))
 
 
 def _manifest_layout(cfg: DataConfig) -> list[Record]:

@@ -304,3 +304,11 @@ def _float_or_none(value: Any) -> float | None:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def volume_problem(volume: CTVolume, path: Path) -> str | None:
+    """Why a decoded volume is unusable (NaN voxels), or None; the decoders reject everything else."""
+    nan_voxels = int(np.isnan(volume.array).sum())
+    if nan_voxels:
+        return f"{path}: image has {nan_voxels} NaN voxel(s)"
+    return None

@@ -35,7 +35,9 @@ from ._checks import check_findings, check_groups
 from .finding_similarity import FindingSimilarity
 from .tiled import WeightTiles, _spans
 
-_BLOCK_ROWS = 256
+# Rows per kernel block. The partly known similarity makes about six (rows, B) temporaries; at 64 rows
+# they stay in cache (1 MB each at B = 4096), which halves its time against 256 rows; no cost when known.
+_BLOCK_ROWS = 64
 
 
 class SoftTargets:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from domainclip.errors import RecipeError
 
 log = logging.getLogger(__name__)
 MAX_SHIFT = 4  # voxels, for the alignment stage's random translation
+T = TypeVar("T")
 
 
 def image_size(recipe: Recipe) -> tuple[int, ...]:
@@ -108,10 +110,10 @@ def sentence_statements(recipe: Recipe, records: list[Record]) -> list[list[list
     return _once_per_report(records, read)
 
 
-def _once_per_report(records: list[Record], read):
+def _once_per_report(records: list[Record], read: Callable[[Record], T]) -> list[T]:
     """``read(record)`` for every record, computed once per distinct report (reconstructions of one scan
     share their report)."""
-    by_report: dict[str, Any] = {}
+    by_report: dict[str, T] = {}
     for record in records:
         if record.report not in by_report:
             by_report[record.report] = read(record)

@@ -27,6 +27,7 @@ from monai.transforms import (
     Compose,
     EnsureChannelFirst,
     LoadImage,
+    NormalizeIntensity,
     Orientation,
     ResizeWithPadOrCrop,
     ScaleIntensityRange,
@@ -40,15 +41,21 @@ from domainclip.domains.ct.demo import write_demo
 from domainclip.domains.ct.preprocess import CTPreprocessor
 
 
-def plain_monai(spacing, size, window) -> Compose:
-    return Compose([
+def plain_monai(config: dict) -> Compose:
+    """The same transforms as ``CTPreprocessor(config)``, loaded by MONAI's own ``LoadImage``."""
+    window = config["hu_window"]
+    steps = [
         LoadImage(image_only=True, reader="NibabelReader"),
         EnsureChannelFirst(),
         Orientation(axcodes="RAS", labels=None),
         ScaleIntensityRange(a_min=window[0], a_max=window[1], b_min=0.0, b_max=1.0, clip=True),
-        Spacing(pixdim=spacing, mode="bilinear", padding_mode="border", dtype=np.float32),
-        ResizeWithPadOrCrop(spatial_size=size, mode="constant", value=0.0),
-    ])
+        Spacing(pixdim=config["spacing"], mode="bilinear", padding_mode="border", dtype=np.float32),
+        ResizeWithPadOrCrop(spatial_size=config["size"], mode="constant", value=0.0),
+    ]
+    if config["normalize"] is not None:
+        mean, std = config["normalize"]
+        steps.append(NormalizeIntensity(subtrahend=mean, divisor=std, dtype=np.float32))
+    return Compose(steps)
 
 
 def timed(fn) -> tuple[float, object]:
@@ -72,7 +79,7 @@ def main() -> None:
         paths = [r.image for r in records]
         config = {"spacing": list(args.spacing), "size": list(args.size), "hu_window": list(window)}
         preprocessor = CTPreprocessor(config)
-        monai_pipeline = plain_monai(args.spacing, args.size, window)
+        monai_pipeline = plain_monai(preprocessor.config)
 
         monai_times, cold_times, warm_times = [], [], []
         for repeat in range(args.repeats):

@@ -61,25 +61,6 @@ def split_sentences(report: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?])\s+", report) if s.strip()]
 
 
-def sentence_finding_values(recipe: Recipe, records: list[Record]) -> list[np.ndarray]:
-    """Per record, the (sentences, K) finding values each sentence of its report states alone (NaN: unmentioned).
-
-    Read like the report-level vectors: the recipe's whole vocabulary, then the ``data.findings`` columns.
-    """
-    from domainclip.pipeline.data import recipe_vocabulary
-    from domainclip.reports import ReportStructurer
-
-    vocab, keep = recipe_vocabulary(recipe)
-    structurer = ReportStructurer(vocab, unmentioned_value=float("nan"))
-
-    def read(record: Record) -> np.ndarray:
-        sentences = split_sentences(record.report)
-        matrix, _ = structurer.structure_many((f"{record.id}#{k}", s) for k, s in enumerate(sentences))
-        return matrix.reshape(len(sentences), len(vocab.names))[:, keep]
-
-    return _once_per_report(records, read)
-
-
 StatedText = tuple[str, np.ndarray]  # a short statement of findings and the (K,) values it states (NaN: unsaid)
 
 
@@ -108,6 +89,16 @@ def sentence_statements(recipe: Recipe, records: list[Record]) -> list[list[list
         return per_sentence
 
     return _once_per_report(records, read)
+
+
+def sentence_finding_values(statements: list[list[StatedText]], num_findings: int) -> np.ndarray:
+    """(sentences, K) values each sentence states alone (NaN: unmentioned), from its statements: per finding
+    the strongest (present 1 > uncertain > negated 0), as the report structurer decides a report's value."""
+    values = np.full((len(statements), num_findings), np.nan, dtype=np.float32)
+    for k, sentence in enumerate(statements):
+        for _, stated in sentence:
+            values[k] = np.fmax(values[k], stated)
+    return values
 
 
 def _once_per_report(records: list[Record], read: Callable[[Record], T]) -> list[T]:
@@ -236,9 +227,10 @@ def run_align_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, model: nn
     soft = cfg.loss == "soft_label"
     sentence_findings = statements = None
     if cfg.sentence_dropout > 0:
-        sentence_findings = sentence_finding_values(recipe, records)
-        if cfg.finding_statements > 0:
-            statements = sentence_statements(recipe, records)
+        statements = sentence_statements(recipe, records)  # read once: the per-sentence values derive from them
+        sentence_findings = [sentence_finding_values(per_sentence, findings.shape[1]) for per_sentence in statements]
+        if cfg.finding_statements == 0:
+            statements = None
 
     def loss_fn(wrapped: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         out = wrapped(batch["image"], batch["input_ids"], batch["attention_mask"])

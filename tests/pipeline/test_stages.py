@@ -112,13 +112,14 @@ def test_report_targets_ignore_which_sentences_were_kept() -> None:
 
 def test_sentence_finding_values_read_each_sentence_alone_with_the_recipe_vocabulary() -> None:
     from domainclip.config.loader import load_recipe
-    from domainclip.pipeline.stages import sentence_finding_values
+    from domainclip.pipeline.stages import sentence_finding_values, sentence_statements
 
     recipe_file = Path(__file__).resolve().parents[2] / "recipes" / "ct" / "quickstart.yaml"
     recipe = load_recipe(recipe_file, ["data.findings=[cardiomegaly, pleural effusion]"])
     record = Record(id="r", patient_id="p", image=Path("r.nii.gz"),
                     report="No pleural effusion. The heart is enlarged. The portal veins are patent.")
-    (values,) = sentence_finding_values(recipe, [record])
+    (statements,) = sentence_statements(recipe, [record])
+    values = sentence_finding_values(statements, 2)
     np.testing.assert_array_equal(values, np.array([[np.nan, 0.0], [1.0, np.nan], [np.nan, np.nan]],
                                                    dtype=np.float32))
 

@@ -27,8 +27,10 @@ VARIANTS = {  # key: (row name, overrides)
     "no-mae": ("no MAE (random init)", ["stages.mae.steps=0"]),
     "hard": ("hard labels (ClipLoss)", ["stages.align.loss=clip"]),
     "no-statements": ("no finding statements", ["stages.align.finding_statements=0"]),
-    "report-targets": ("no statements, cut texts carry the report's vector",
-                       ["stages.align.finding_statements=0", "stages.align.sentence_targets=report"]),
+    "report-targets": (
+        "no statements, cut texts carry the report's vector",
+        ["stages.align.finding_statements=0", "stages.align.sentence_targets=report"],
+    ),
 }
 DEFAULT_VARIANTS = ["ours", "no-mae", "hard"]
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ct" / "quickstart.yaml"
@@ -54,15 +56,19 @@ def main() -> int:
         metrics = json.loads((run_dir / "metrics.json").read_text())
         rows.append((name, metrics))
     print()
-    print("| variant | zero-shot mean AUC | linear-probe mean AUC | text->image R@5 | image->text R@5 "
-          "| survival C-index | wall s |")
+    print(
+        "| variant | zero-shot mean AUC | linear-probe mean AUC | text->image R@5 | image->text R@5 "
+        "| survival C-index | wall s |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, m in rows:
-        print(f"| {name} | {m.get('zeroshot.auc_mean', float('nan')):.3f} | "
-              f"{m.get('linear_probe.auc_mean', float('nan')):.3f} | "
-              f"{m.get('retrieval.text_to_image.R@5', float('nan')):.3f} | "
-              f"{m.get('retrieval.image_to_text.R@5', float('nan')):.3f} | "
-              f"{m.get('survival.c_index', float('nan')):.3f} | {m.get('wall_seconds', float('nan')):.0f} |")
+        print(
+            f"| {name} | {m.get('zeroshot.auc_mean', float('nan')):.3f} | "
+            f"{m.get('linear_probe.auc_mean', float('nan')):.3f} | "
+            f"{m.get('retrieval.text_to_image.R@5', float('nan')):.3f} | "
+            f"{m.get('retrieval.image_to_text.R@5', float('nan')):.3f} | "
+            f"{m.get('survival.c_index', float('nan')):.3f} | {m.get('wall_seconds', float('nan')):.0f} |"
+        )
     return 0
 
 

@@ -105,10 +105,15 @@ def main() -> None:
 
     n = len(records)
     cold = statistics.median(cold_times)
-    rows = [("(a) plain MONAI Compose", statistics.median(monai_times)), ("(b) domainclip cold", cold),
-            ("(c) domainclip warm (cache)", statistics.median(warm_times))]
-    print(f"{n} demo volumes (96x80x96 @ 4 mm NIfTI.gz) -> spacing {tuple(args.spacing)} mm, size "
-          f"{tuple(args.size)}; torch threads {torch.get_num_threads()}; median of {args.repeats}")
+    rows = [
+        ("(a) plain MONAI Compose", statistics.median(monai_times)),
+        ("(b) domainclip cold", cold),
+        ("(c) domainclip warm (cache)", statistics.median(warm_times)),
+    ]
+    print(
+        f"{n} demo volumes (96x80x96 @ 4 mm NIfTI.gz) -> spacing {tuple(args.spacing)} mm, size "
+        f"{tuple(args.size)}; torch threads {torch.get_num_threads()}; median of {args.repeats}"
+    )
     print(f"{'pipeline':<30} {'seconds':>8} {'volumes/s':>10} {'vs cold':>8}")
     for name, seconds in rows:
         print(f"{name:<30} {seconds:>8.3f} {n / seconds:>10.1f} {cold / seconds:>7.1f}x")

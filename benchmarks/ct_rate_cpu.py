@@ -71,27 +71,46 @@ def write_tree(root: Path, n: int, seed: int = 0) -> None:
         study = make_study(seed, i)
         part = PARTS[0] if i < int(0.8 * n) else PARTS[1]
         name = f"{part.folder}_{i + 1}_a_1"
-        _save(base / part.folder / f"{part.folder}_{i + 1}" / f"{part.folder}_{i + 1}_a" / f"{name}.nii.gz",
-              study.volumes[0].astype(np.float32))
+        _save(
+            base / part.folder / f"{part.folder}_{i + 1}" / f"{part.folder}_{i + 1}_a" / f"{name}.nii.gz",
+            study.volumes[0].astype(np.float32),
+        )
         findings, impression = _sections(study.report)
         volume = f"{name}.nii.gz"
-        rows[part.folder]["reports"].append({"VolumeName": volume, "Findings_EN": findings,
-                                             "Impressions_EN": impression})
-        rows[part.folder]["metadata"].append({"VolumeName": volume, "RescaleSlope": 1.0,
-                                              "RescaleIntercept": INTERCEPT, "XYSpacing": str([VOXEL_MM] * 2),
-                                              "ZSpacing": VOXEL_MM})
-        rows[part.folder]["labels"].append({"VolumeName": volume, **{
-            label: int(study.findings[FROM_DEMO[label]]) if label in FROM_DEMO else 0 for label in CT_RATE_LABELS}})
+        rows[part.folder]["reports"].append(
+            {"VolumeName": volume, "Findings_EN": findings, "Impressions_EN": impression}
+        )
+        rows[part.folder]["metadata"].append(
+            {
+                "VolumeName": volume,
+                "RescaleSlope": 1.0,
+                "RescaleIntercept": INTERCEPT,
+                "XYSpacing": str([VOXEL_MM] * 2),
+                "ZSpacing": VOXEL_MM,
+            }
+        )
+        rows[part.folder]["labels"].append(
+            {
+                "VolumeName": volume,
+                **{
+                    label: int(study.findings[FROM_DEMO[label]]) if label in FROM_DEMO else 0
+                    for label in CT_RATE_LABELS
+                },
+            }
+        )
     for part in PARTS:
-        for sub, file, key in (("radiology_text_reports", part.reports, "reports"),
-                               ("metadata", part.metadata, "metadata"),
-                               ("multi_abnormality_labels", part.labels, "labels")):
+        for sub, file, key in (
+            ("radiology_text_reports", part.reports, "reports"),
+            ("metadata", part.metadata, "metadata"),
+            ("multi_abnormality_labels", part.labels, "labels"),
+        ):
             (base / sub).mkdir(parents=True, exist_ok=True)
             pd.DataFrame(rows[part.folder][key]).to_csv(base / sub / file, index=False)
 
 
-def per_volume_seconds(paths: list[Path], spacing: tuple[float, ...], preprocessor: CTPreprocessor,
-                       cache_root: Path) -> float:
+def per_volume_seconds(
+    paths: list[Path], spacing: tuple[float, ...], preprocessor: CTPreprocessor, cache_root: Path
+) -> float:
     """Wall seconds per volume of ``run``'s first pass over ``paths`` (stored as CT-RATE stores them): the
     image check that decodes each file once, preprocesses it into a fresh cache, on ``run``'s threads."""
     meta = {"rescale_slope": 1.0, "rescale_intercept": INTERCEPT, "spacing": list(spacing)}
@@ -121,8 +140,19 @@ def main() -> int:
     print(f"wrote {args.n} CT-RATE-layout volumes in {time.perf_counter() - start:.0f} s", flush=True)
 
     run_dir = args.out / "run"
-    cmd = [sys.executable, "-m", "domainclip.cli.main", "run", str(RECIPE), "--set", f"data.root={tree}",
-           "--set", f"data.cache_dir={args.out / 'cache'}", "--set", f"output.dir={run_dir}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "domainclip.cli.main",
+        "run",
+        str(RECIPE),
+        "--set",
+        f"data.root={tree}",
+        "--set",
+        f"data.cache_dir={args.out / 'cache'}",
+        "--set",
+        f"output.dir={run_dir}",
+    ]
     print("$", " ".join(cmd), flush=True)
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
@@ -147,9 +177,14 @@ def main() -> int:
     print("|---|---|")
     print(f"| volumes (train / test part) | {args.n} ({int(0.8 * args.n)} / {args.n - int(0.8 * args.n)}) |")
     print(f"| end-to-end wall, demo-sized volumes (fresh cache) | {end_to_end / 60:.1f} min |")
-    print(f"| first pass (check + preprocess into the cache) per volume, demo size {small and 'x'.join(map(str, nib.load(small[0]).shape))} "
-          f"| {t_small:.3f} s |")
-    print(f"| first pass (check + preprocess into the cache) per volume, CT-RATE size {'x'.join(map(str, FULL_SHAPE))} | {t_full:.2f} s |")
+    print(
+        "| first pass (check + preprocess into the cache) per volume, demo size "
+        f"{small and 'x'.join(map(str, nib.load(small[0]).shape))} | {t_small:.3f} s |"
+    )
+    print(
+        "| first pass (check + preprocess into the cache) per volume, CT-RATE size "
+        f"{'x'.join(map(str, FULL_SHAPE))} | {t_full:.2f} s |"
+    )
     print(f"| estimated wall on {args.n} real-size CT-RATE volumes | {estimate / 60:.1f} min |")
     print(f"| peak RSS through training | {metrics.get('memory.peak_rss_mb_through_training', float('nan')):.0f} MB |")
     print(f"| zero-shot mean AUC (findings with both classes) | {metrics.get('zeroshot.auc_mean', float('nan')):.3f} |")

@@ -61,7 +61,7 @@ def run(overrides: list[str], steps: int) -> tuple[float, np.ndarray, list[str]]
         schedule.step()
     model.eval()
     with torch.no_grad():
-        scores = torch.cat([model(images[test[i:i + BATCH]]) for i in range(0, len(test), BATCH)]).numpy()
+        scores = torch.cat([model(images[test[i : i + BATCH]]) for i in range(0, len(test), BATCH)]).numpy()
     aucs = np.array([roc_auc_score(labels[test, k].numpy(), scores[:, k]) for k in range(labels.shape[1])])
     return cosine, aucs, findings.names
 
@@ -72,8 +72,10 @@ def main() -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     rows = []
-    for name, extra in (("normalised (recipe)", []), ("[0, 1] (preprocess.normalize=null)",
-                                                       ["preprocess.normalize=null"])):
+    for name, extra in (
+        ("normalised (recipe)", []),
+        ("[0, 1] (preprocess.normalize=null)", ["preprocess.normalize=null"]),
+    ):
         start = time.perf_counter()
         cosine, aucs, names = run([*args.overrides, *extra], args.steps)
         rows.append((name, cosine, aucs, time.perf_counter() - start))
@@ -81,8 +83,11 @@ def main() -> int:
     print("| input | init pooled cosine | " + " | ".join(names) + " | mean | s |")
     print("|---" * (len(names) + 4) + "|")
     for name, cosine, aucs, seconds in rows:
-        print(f"| {name} | {cosine:.3f} | " + " | ".join(f"{a:.3f}" for a in aucs)
-              + f" | {aucs.mean():.3f} | {seconds:.0f} |")
+        print(
+            f"| {name} | {cosine:.3f} | "
+            + " | ".join(f"{a:.3f}" for a in aucs)
+            + f" | {aucs.mean():.3f} | {seconds:.0f} |"
+        )
     return 0
 
 

@@ -41,9 +41,11 @@ def main() -> int:
     split = recipe.evaluate.split
     held_out = [i for i, r in enumerate(records) if r.split == split]
     loaded = load_model(args.run / "model")
-    dataset = image_dataset([records[i] for i in held_out],
-                            get_domain(recipe.domain).build_preprocessor(loaded.preprocess_config),
-                            recipe.data.cache_dir)
+    dataset = image_dataset(
+        [records[i] for i in held_out],
+        get_domain(recipe.domain).build_preprocessor(loaded.preprocess_config),
+        recipe.data.cache_dir,
+    )
     images = F.normalize(torch.as_tensor(embed_images(loaded, dataset, 32)).float(), dim=-1)
     labels = findings.labels_for_eval()[held_out]
 
@@ -51,7 +53,9 @@ def main() -> int:
     positives, negatives = [t[0] for t in findings.templates], [t[1] for t in findings.templates]
 
     print(f"run {args.run}, split {split}, n = {len(held_out)}")
-    print("| finding | zero-shot AUC (pair) | pair, name + synonyms | positive prompt alone AUC | cos(P, d) | cos(N, d) |")
+    print(
+        "| finding | zero-shot AUC (pair) | pair, name + synonyms | positive prompt alone AUC | cos(P, d) | cos(N, d) |"
+    )
     print("|---|---|---|---|---|---|")
     columns: list[list[float]] = [[], [], []]
     for k, name in enumerate(findings.names):
@@ -70,8 +74,10 @@ def main() -> int:
         row = [roc_auc_score(y[known], (images @ v).numpy()[known]) for v in (pos - neg, pos_all - neg_all, pos)]
         for column, value in zip(columns, row):
             column.append(value)
-        print(f"| {name} | {row[0]:.3f} | {row[1]:.3f} | {row[2]:.3f} | {float(pos @ direction):+.2f} "
-              f"| {float(neg @ direction):+.2f} |")
+        print(
+            f"| {name} | {row[0]:.3f} | {row[1]:.3f} | {row[2]:.3f} | {float(pos @ direction):+.2f} "
+            f"| {float(neg @ direction):+.2f} |"
+        )
     print(f"| mean | {np.mean(columns[0]):.3f} | {np.mean(columns[1]):.3f} | {np.mean(columns[2]):.3f} | | |")
     return 0
 

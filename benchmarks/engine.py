@@ -37,8 +37,14 @@ FEATURES, HIDDEN, SAMPLES = 256, 512, 8192
 
 def make_model() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(FEATURES, HIDDEN), nn.LayerNorm(HIDDEN), nn.GELU(),
-                         nn.Linear(HIDDEN, HIDDEN), nn.GELU(), nn.Linear(HIDDEN, 1))
+    return nn.Sequential(
+        nn.Linear(FEATURES, HIDDEN),
+        nn.LayerNorm(HIDDEN),
+        nn.GELU(),
+        nn.Linear(HIDDEN, HIDDEN),
+        nn.GELU(),
+        nn.Linear(HIDDEN, 1),
+    )
 
 
 def make_data() -> TensorDataset:
@@ -80,8 +86,16 @@ def bare_loop(stage: StageConfig, data: TensorDataset) -> None:
 
 
 def engine_loop(stage: StageConfig, data: TensorDataset, run_dir: Path) -> None:
-    Trainer(model=make_model(), loss_fn=mse, dataset=data, stage=stage, train=TrainConfig(seed=0),
-            run_dir=run_dir, name="bench", progress=False).fit()
+    Trainer(
+        model=make_model(),
+        loss_fn=mse,
+        dataset=data,
+        stage=stage,
+        train=TrainConfig(seed=0),
+        run_dir=run_dir,
+        name="bench",
+        progress=False,
+    ).fit()
 
 
 def main() -> None:
@@ -93,8 +107,15 @@ def main() -> None:
     parser.add_argument("--log-every", type=int, default=50)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    stage = StageConfig(steps=args.steps, batch_size=args.batch_size, lr=1e-3, weight_decay=0.05,
-                        warmup_steps=args.steps // 10, clip_grad_norm=1.0, log_every=args.log_every)
+    stage = StageConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=1e-3,
+        weight_decay=0.05,
+        warmup_steps=args.steps // 10,
+        clip_grad_norm=1.0,
+        log_every=args.log_every,
+    )
     data = make_data()
     results: dict[str, list[tuple[float, float]]] = {"bare PyTorch": [], "domainclip Trainer": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,10 +125,13 @@ def main() -> None:
         for round_index in range(args.rounds):
             results["bare PyTorch"].append(timed(lambda: bare_loop(stage, data)))
             results["domainclip Trainer"].append(
-                timed(lambda i=round_index: engine_loop(stage, data, Path(tmp) / f"round{i}")))
+                timed(lambda i=round_index: engine_loop(stage, data, Path(tmp) / f"round{i}"))
+            )
     bare, engine = results["bare PyTorch"], results["domainclip Trainer"]
-    print(f"MLP {FEATURES}-{HIDDEN}-{HIDDEN}-1, batch {args.batch_size}, {args.steps} steps, "
-          f"{args.threads} thread(s), {args.rounds} alternating rounds")
+    print(
+        f"MLP {FEATURES}-{HIDDEN}-{HIDDEN}-1, batch {args.batch_size}, {args.steps} steps, "
+        f"{args.threads} thread(s), {args.rounds} alternating rounds"
+    )
     print("| loop | wall s per round | steps/s wall (median) | steps/s CPU (median) |")
     print("|---|---|---|---|")
     for name, rounds in results.items():
@@ -117,8 +141,11 @@ def main() -> None:
         print(f"| {name} | {walls} | {wall_rate:.1f} | {cpu_rate:.1f} |")
     cpu_overhead = 100.0 * (statistics.median(c for _, c in engine) / statistics.median(c for _, c in bare) - 1)
     wall_overhead = 100.0 * (statistics.median(e[0] / b[0] for e, b in zip(engine, bare, strict=True)) - 1)
-    print(f"engine overhead (extra time per step): CPU {cpu_overhead:+.1f}% (target <= 10%), "
-          f"wall {wall_overhead:+.1f}% (median of per-round ratios)")
+    print(
+        f"engine overhead (extra time per step): CPU {cpu_overhead:+.1f}% (target <= 10%), "
+        f"wall {wall_overhead:+.1f}% (median of per-round ratios)"
+    )
+
 
 if __name__ == "__main__":
     main()

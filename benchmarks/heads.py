@@ -75,24 +75,18 @@ def bench_concordance(n_large: int, n_compare: int) -> None:
 def bench_retrieval(n_index: int, n_queries: int, dim: int, k: int) -> None:
     from domainclip.heads.retrieval import faiss_available, topk_search
 
-    print(
-        f"\n## Exact top-{k} search: {n_queries:,} queries over {n_index:,} x {dim} unit vectors (float32)"
-    )
+    print(f"\n## Exact top-{k} search: {n_queries:,} queries over {n_index:,} x {dim} unit vectors (float32)")
     g = torch.Generator().manual_seed(0)
     index = torch.nn.functional.normalize(torch.randn(n_index, dim, generator=g), dim=1)
     queries = torch.nn.functional.normalize(torch.randn(n_queries, dim, generator=g), dim=1)
     rows = []
-    (_, ids_torch), torch_s = timed(
-        lambda: topk_search(queries, index, k, backend="torch"), repeats=2
-    )
+    (_, ids_torch), torch_s = timed(lambda: topk_search(queries, index, k, backend="torch"), repeats=2)
     rows.append((f"torch chunked matmul + topk, threads: {torch.get_num_threads()}", torch_s))
     same = None
     if faiss_available():
         import faiss
 
-        (_, ids_faiss), faiss_s = timed(
-            lambda: topk_search(queries, index, k, backend="faiss"), repeats=2
-        )
+        (_, ids_faiss), faiss_s = timed(lambda: topk_search(queries, index, k, backend="faiss"), repeats=2)
         rows.append(
             (
                 f"faiss IndexFlatIP incl. index build, threads: {faiss.omp_get_max_threads()}",
@@ -108,9 +102,7 @@ def bench_retrieval(n_index: int, n_queries: int, dim: int, k: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument(
         "--threads",

@@ -88,8 +88,7 @@ def worker_time(cases: list[str], batch: int, repeats: int, warmup: int) -> dict
             if round_index >= warmup:
                 times[case].append(seconds)
     return {
-        case: {"seconds": statistics.median(times[case]), "all": times[case], "loss": values[case]}
-        for case in cases
+        case: {"seconds": statistics.median(times[case]), "all": times[case], "loss": values[case]} for case in cases
     }
 
 
@@ -121,16 +120,13 @@ def _measure(names: list[str], batch: int, repeats: int, warmup: int) -> dict[st
         memory = _subprocess("memory", str(batch), case)
         results[name] = {**timing[case], "peak_mb": memory["peak_mb"]}
         print(
-            f"  measured {name} at B={batch}: {results[name]['seconds']:.3f} s, "
-            f"{memory['peak_mb']:.0f} MB",
+            f"  measured {name} at B={batch}: {results[name]['seconds']:.3f} s, {memory['peak_mb']:.0f} MB",
             file=sys.stderr,
         )
     return results
 
 
-def _row(
-    name: str, batch: int, result: dict, base: tuple[str, dict] | None, open_clip: dict
-) -> tuple:
+def _row(name: str, batch: int, result: dict, base: tuple[str, dict] | None, open_clip: dict) -> tuple:
     """One table row; ratios against ``base`` (its name, its result), loss against open_clip."""
     if base is None:
         time_ratio = memory_ratio = "-"
@@ -162,9 +158,7 @@ def _table(rows: list[tuple]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small batches only (smoke run)")
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
@@ -189,10 +183,7 @@ def main() -> None:
     results = _measure(["open_clip ClipLoss", *bounded], bounded_batch, repeats=3, warmup=0)
     open_clip = results["open_clip ClipLoss"]
     rows.append(_row("open_clip ClipLoss", bounded_batch, open_clip, None, open_clip))
-    rows += [
-        _row(name, bounded_batch, results[name], ("open_clip", open_clip), open_clip)
-        for name in bounded
-    ]
+    rows += [_row(name, bounded_batch, results[name], ("open_clip", open_clip), open_clip) for name in bounded]
     print(_table(rows))
 
 

@@ -22,9 +22,7 @@ import numpy as np
 from domainclip.domains.ct.demo_reports import DEMO_FINDINGS, PHRASINGS, make_report
 from domainclip.reports import ReportStructurer, Vocabulary, finding_agreement
 
-VOCABULARY = (
-    Path(__file__).resolve().parents[1] / "domainclip" / "domains" / "ct" / "vocabulary.yaml"
-)
+VOCABULARY = Path(__file__).resolve().parents[1] / "domainclip" / "domains" / "ct" / "vocabulary.yaml"
 
 
 def main() -> None:
@@ -53,9 +51,7 @@ def main() -> None:
             f"structured in {seconds:.2f} s ({args.n / seconds:.0f} reports/s)"
         )
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        print(
-            f"mean accuracy {table['accuracy'].mean():.3f}, min accuracy {table['accuracy'].min():.3f}"
-        )
+        print(f"mean accuracy {table['accuracy'].mean():.3f}, min accuracy {table['accuracy'].min():.3f}")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,7 @@ def extract_findings_command(
             help="CSV with an id column and report text column(s), e.g. a generic manifest",
         ),
     ],
-    vocabulary: Annotated[
-        str, typer.Option("--vocabulary", help="vocabulary YAML, or a bundled one: ct, ct-rate")
-    ],
+    vocabulary: Annotated[str, typer.Option("--vocabulary", help="vocabulary YAML, or a bundled one: ct, ct-rate")],
     out: Annotated[Path, typer.Option("--out", help="output CSV: id, one column per finding")],
     audit: Annotated[
         Path | None,
@@ -30,9 +28,7 @@ def extract_findings_command(
     id_col: Annotated[str, typer.Option("--id-col", help="column with the report id")] = "id",
     text_col: Annotated[
         list[str] | None,
-        typer.Option(
-            "--text-col", help="report text column; repeat to join several (default: report)"
-        ),
+        typer.Option("--text-col", help="report text column; repeat to join several (default: report)"),
     ] = None,
     uncertain_value: Annotated[
         float, typer.Option("--uncertain-value", help="value of a hedged finding ('possible ...')")

@@ -32,9 +32,7 @@ def _widths(value: str | None) -> tuple[int, ...]:
     try:
         widths = tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
-        raise DataError(
-            f"--hidden {value!r}: expected comma-separated layer widths, e.g. --hidden 64,32"
-        ) from None
+        raise DataError(f"--hidden {value!r}: expected comma-separated layer widths, e.g. --hidden 64,32") from None
     if any(w < 1 for w in widths):
         raise DataError(f"--hidden {value!r}: layer widths must be >= 1")
     return widths
@@ -75,11 +73,7 @@ def survival_command(
     valid = rows["valid"] if len(rows["valid"]) else None
 
     def part(idx):  # (X, time, event) of a split, or Nones
-        return (
-            (None, None, None)
-            if idx is None
-            else (data.features[idx], data.time[idx], data.event[idx])
-        )
+        return (None, None, None) if idx is None else (data.features[idx], data.time[idx], data.event[idx])
 
     metrics = fit_evaluate_survival(
         *part(rows["train"]),
@@ -96,9 +90,7 @@ def survival_command(
         {
             "n_valid": int(0 if valid is None else len(valid)),
             "head": "linear" if not widths else "mlp " + ",".join(map(str, widths)),
-            "split": "column " + split_col
-            if split_col
-            else f"stratified on {event_col!r}, seed {seed}",
+            "split": "column " + split_col if split_col else f"stratified on {event_col!r}, seed {seed}",
         }
     )
     out.mkdir(parents=True, exist_ok=True)
@@ -109,9 +101,7 @@ def survival_command(
 def survival(
     table: Annotated[Path, typer.Option("--table", help="CSV with one row per patient/study")],
     time_col: Annotated[str, typer.Option("--time-col", help="column of follow-up times (>= 0)")],
-    event_col: Annotated[
-        str, typer.Option("--event-col", help="column of events: 1 event, 0 censored")
-    ],
+    event_col: Annotated[str, typer.Option("--event-col", help="column of events: 1 event, 0 censored")],
     out: Annotated[Path, typer.Option("--out", help="output folder")],
     feature_cols: Annotated[
         str | None, typer.Option("--feature-cols", help="comma-separated covariate columns")
@@ -123,9 +113,7 @@ def survival(
             help="features file joined on --id-col: CSV, or .safetensors from `domainclip embed`",
         ),
     ] = None,
-    id_col: Annotated[
-        str | None, typer.Option("--id-col", help="id column shared by the table and --features")
-    ] = None,
+    id_col: Annotated[str | None, typer.Option("--id-col", help="id column shared by the table and --features")] = None,
     split_col: Annotated[
         str | None,
         typer.Option(
@@ -137,9 +125,7 @@ def survival(
         float,
         typer.Option("--penalty", help="L2 penalty (lifelines' penalizer); 0 = maximum likelihood"),
     ] = 1e-2,
-    hidden: Annotated[
-        str | None, typer.Option("--hidden", help="MLP widths, e.g. 64,32 (default: linear Cox)")
-    ] = None,
+    hidden: Annotated[str | None, typer.Option("--hidden", help="MLP widths, e.g. 64,32 (default: linear Cox)")] = None,
     tau: Annotated[
         float | None,
         typer.Option("--tau", help="truncation time of Uno's C (capped at the training follow-up)"),

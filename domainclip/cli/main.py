@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,7 +28,7 @@ app = typer.Typer(
 
 RecipeArg = Annotated[Path, typer.Argument(help="recipe YAML (see `domainclip recipes`)", show_default=False)]
 SetOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--set", help="override a recipe key, YAML-typed: --set stages.align.steps=100 (repeatable)"),
 ]
 
@@ -37,7 +37,9 @@ SetOpt = Annotated[
 def run(
     recipe: RecipeArg,
     overrides: SetOpt = None,
-    resume: Annotated[bool, typer.Option("--resume", help="continue from the latest checkpoint of the run folder")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue from the latest checkpoint of the run folder")
+    ] = False,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="launch N local processes through torchrun")] = 1,
 ) -> None:
     """Run a recipe: MAE pretraining -> soft-label alignment -> evaluation, into output.dir.
@@ -95,8 +97,8 @@ def validate_data(recipe: RecipeArg, overrides: SetOpt = None) -> None:
 def embed(
     model: Annotated[Path, typer.Option("--model", help="model directory")],
     out: Annotated[Path, typer.Option("--out", help="output .safetensors or .parquet")],
-    manifest: Annotated[Optional[Path], typer.Option("--manifest", help="generic manifest CSV")] = None,
-    images: Annotated[Optional[Path], typer.Option("--images", help="a folder of images instead of a manifest")] = None,
+    manifest: Annotated[Path | None, typer.Option("--manifest", help="generic manifest CSV")] = None,
+    images: Annotated[Path | None, typer.Option("--images", help="a folder of images instead of a manifest")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     text: Annotated[bool, typer.Option("--text/--no-text", help="also embed the manifest's reports")] = True,
 ) -> None:
@@ -114,8 +116,8 @@ def zeroshot(
     model: Annotated[Path, typer.Option("--model", help="model directory")],
     findings: Annotated[str, typer.Option("--findings", help="comma-separated finding names")],
     out: Annotated[Path, typer.Option("--out", help="output CSV: id, one probability column per finding")],
-    manifest: Annotated[Optional[Path], typer.Option("--manifest", help="manifest CSV (or use --images)")] = None,
-    images: Annotated[Optional[Path], typer.Option("--images", help="a folder of NIfTI files / DICOM series")] = None,
+    manifest: Annotated[Path | None, typer.Option("--manifest", help="manifest CSV (or use --images)")] = None,
+    images: Annotated[Path | None, typer.Option("--images", help="a folder of NIfTI files / DICOM series")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
 ) -> None:
     """Zero-shot diagnosis: probability of each finding from positive/negative prompt ensembles.
@@ -133,7 +135,9 @@ def evaluate(
     model: Annotated[Path, typer.Option("--model", help="model directory")],
     recipe: Annotated[Path, typer.Option("--recipe", help="recipe naming the data, splits and heads")],
     overrides: SetOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="folder for metrics.json; default the recipe's output.dir")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="folder for metrics.json; default the recipe's output.dir")
+    ] = None,
 ) -> None:
     """Run a recipe's evaluation heads with a trained model and merge results into metrics.json.
 

@@ -139,9 +139,14 @@ def load_recipe(path: Path | str, overrides: list[str] | None = None) -> Recipe:
         if not recipe.data.manifest.is_file():
             raise RecipeError(f"{path}: data.manifest: file not found: {recipe.data.manifest}")
     if recipe.data.layout not in ("demo", "manifest") and recipe.data.root is None:
-        raise RecipeError(f"{path}: data.root: required for layout {recipe.data.layout!r}; "
-                          "set it with --set data.root=DIR")
-    if recipe.data.root is not None and recipe.data.layout not in ("demo", "manifest") and not recipe.data.root.is_dir():
+        raise RecipeError(
+            f"{path}: data.root: required for layout {recipe.data.layout!r}; set it with --set data.root=DIR"
+        )
+    if (
+        recipe.data.root is not None
+        and recipe.data.layout not in ("demo", "manifest")
+        and not recipe.data.root.is_dir()
+    ):
         raise RecipeError(f"{path}: data.root: folder not found: {recipe.data.root} (set it with --set data.root=DIR)")
     if recipe.data.vocabulary is not None and not recipe.data.vocabulary.is_file():
         raise RecipeError(f"{path}: data.vocabulary: file not found: {recipe.data.vocabulary}")

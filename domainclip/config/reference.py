@@ -1,6 +1,6 @@
 """Generate the recipe key reference (docs/recipes.md) from the schema itself, so docs cannot drift.
 
-    python -m domainclip.config.reference > docs/recipes.md
+python -m domainclip.config.reference > docs/recipes.md
 """
 
 from __future__ import annotations

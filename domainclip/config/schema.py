@@ -22,7 +22,9 @@ class DemoConfig(Strict):
 
     n: int = Field(64, ge=4, description="number of studies to generate")
     seed: int = 0
-    dir: Path | None = Field(None, description="where to write it; default: <cache>/demo/<domain>-v<generator version>-n<n>-s<seed>")
+    dir: Path | None = Field(
+        None, description="where to write it; default: <cache>/demo/<domain>-v<generator version>-n<n>-s<seed>"
+    )
 
 
 class DataConfig(Strict):
@@ -33,7 +35,9 @@ class DataConfig(Strict):
     vocabulary: Path | None = Field(None, description="findings vocabulary YAML; default: the domain's own")
     findings: list[str] | None = Field(None, description="subset/order of vocabulary findings to use")
     cache_dir: Path | None = Field(None, description="preprocessed-volume cache; default ~/.cache/domainclip")
-    skip_bad_rows: bool = Field(False, description="skip invalid rows (listed in the run folder) instead of refusing to start")
+    skip_bad_rows: bool = Field(
+        False, description="skip invalid rows (listed in the run folder) instead of refusing to start"
+    )
     num_workers: int = Field(0, ge=0)
 
 
@@ -62,7 +66,11 @@ class ImageEncoderConfig(Strict):
 
 
 class TextEncoderConfig(Strict):
-    name: str = Field("scratch-bert", description="'scratch-bert' (small BERT + WordPiece trained on the training reports), a local HF directory, or an installed package model")
+    name: str = Field(
+        "scratch-bert",
+        description="'scratch-bert' (small BERT + WordPiece trained on the training reports), a local HF "
+        "directory, or an installed package model",
+    )
     hidden_size: int = 128
     depth: int = 2
     heads: int = 2
@@ -79,7 +87,12 @@ class ModelConfig(Strict):
 
 class SoftLabelConfig(Strict):
     temperature: float = Field(0.1, gt=0)
-    soft_weight: float = Field(0.5, ge=0, le=1, description="weight of the finding-similarity targets; the rest is the identity (0 = plain CLIP)")
+    soft_weight: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="weight of the finding-similarity targets; the rest is the identity (0 = plain CLIP)",
+    )
 
 
 class StageConfig(Strict):
@@ -100,20 +113,30 @@ class MAEStageConfig(StageConfig):
 
 
 class AlignStageConfig(StageConfig):
-    loss: Literal["soft_label", "clip"] = Field("soft_label", description="contract: alignment loss (soft_label: SoftLabelClipLoss; clip: hard-label ClipLoss)")
+    loss: Literal["soft_label", "clip"] = Field(
+        "soft_label", description="contract: alignment loss (soft_label: SoftLabelClipLoss; clip: hard-label ClipLoss)"
+    )
     soft_label: SoftLabelConfig = SoftLabelConfig()
     text_lr: float | None = Field(None, description="learning rate of the text tower; default lr")
     memory_bounded: bool = Field(False, description="tile the contrastive loss so memory grows linearly in batch size")
     augment: bool = Field(False, description="random left-right flips and small shifts of the images")
-    sentence_dropout: float = Field(0.5, ge=0, le=1, description="probability of training on a random subset of a report's sentences")
+    sentence_dropout: float = Field(
+        0.5, ge=0, le=1, description="probability of training on a random subset of a report's sentences"
+    )
     sentence_targets: Literal["report", "sentences"] = Field(
-        "report", description="finding vector of a text cut from a report (sentences, statements): the whole "
-                              "report's, or only what the text states (others unknown); images always carry the "
-                              "whole report's")
+        "report",
+        description="finding vector of a text cut from a report (sentences, statements): the whole "
+        "report's, or only what the text states (others unknown); images always carry the "
+        "whole report's",
+    )
     finding_statements: float = Field(
-        0.0, ge=0, le=1, description="probability that a single sampled report sentence is replaced by one of its "
-                                     "short finding statements ('No abdominal aortic aneurysm.'), the form of zero-shot "
-                                     "prompts (needs sentence_dropout > 0)")
+        0.0,
+        ge=0,
+        le=1,
+        description="probability that a single sampled report sentence is replaced by one of its "
+        "short finding statements ('No abdominal aortic aneurysm.'), the form of zero-shot "
+        "prompts (needs sentence_dropout > 0)",
+    )
 
 
 class StagesConfig(Strict):
@@ -132,10 +155,18 @@ class TrainConfig(Strict):
 class EvaluateConfig(Strict):
     split: str = "test"
     zeroshot: bool = True
-    linear_probe: bool = Field(True, description="logistic-regression probe per finding on frozen image embeddings (train split -> evaluation split): the image tower's share of zero-shot")
+    linear_probe: bool = Field(
+        True,
+        description="logistic-regression probe per finding on frozen image embeddings (train split -> evaluation "
+        "split): the image tower's share of zero-shot",
+    )
     retrieval: bool = True
     survival: bool = True
-    templates: list[tuple[str, str]] | None = Field(None, description="[positive, negative] zero-shot prompt template pairs ('{finding}' is replaced); default: the vocabulary's")
+    templates: list[tuple[str, str]] | None = Field(
+        None,
+        description="[positive, negative] zero-shot prompt template pairs ('{finding}' is replaced); default: "
+        "the vocabulary's",
+    )
 
 
 class OutputConfig(Strict):

@@ -55,8 +55,9 @@ class DiskCache:
         state = _source_state(Path(source))
         if state is None:
             return None
-        key = canonical_json({"id": record_id, "source": str(Path(source).resolve()), "state": state,
-                              "meta": dict(image_meta or {})})
+        key = canonical_json(
+            {"id": record_id, "source": str(Path(source).resolve()), "state": state, "meta": dict(image_meta or {})}
+        )
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", record_id)[:80]
         return self.directory / f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npy"
 
@@ -75,8 +76,9 @@ class DiskCache:
             log.warning("ignoring unreadable cache entry %s (%s)", path, exc)
             return None
 
-    def put(self, record_id: str, source: Path, array: np.ndarray,
-            image_meta: Mapping[str, Any] | None = None) -> Path | None:
+    def put(
+        self, record_id: str, source: Path, array: np.ndarray, image_meta: Mapping[str, Any] | None = None
+    ) -> Path | None:
         path = self.entry_path(record_id, source, image_meta)
         if path is None:
             return None

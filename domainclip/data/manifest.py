@@ -47,8 +47,10 @@ def read_manifest(path: Path, seed: int = 0) -> list[Record]:
     finding_columns = [c for c in table.columns if c not in FIXED_COLUMNS]
     has_patients = "patient_id" in table.columns
     if not has_patients:
-        message = (f"{path}: no 'patient_id' column; every row is treated as its own patient, so splits cannot "
-                   "keep scans of one patient together. Add a patient_id column.")
+        message = (
+            f"{path}: no 'patient_id' column; every row is treated as its own patient, so splits cannot "
+            "keep scans of one patient together. Add a patient_id column."
+        )
         warnings.warn(message, UserWarning, stacklevel=2)
         log.warning(message)
 
@@ -76,18 +78,20 @@ def read_manifest(path: Path, seed: int = 0) -> list[Record]:
         if cell_problems:
             problems.extend(f"{where} (id={record_id}): {p}" for p in cell_problems)
             continue
-        records.append(Record(
-            id=record_id,
-            patient_id=patient,
-            image=_resolve(image, path.parent),
-            report=row["report"],
-            split=split,
-            findings={k: v for k, v in findings.items() if v is not None},
-            time=time,
-            event=event,
-            report_id=_report_id(row, patient, record_id),
-            source=where,
-        ))
+        records.append(
+            Record(
+                id=record_id,
+                patient_id=patient,
+                image=_resolve(image, path.parent),
+                report=row["report"],
+                split=split,
+                findings={k: v for k, v in findings.items() if v is not None},
+                time=time,
+                event=event,
+                report_id=_report_id(row, patient, record_id),
+                source=where,
+            )
+        )
     if problems:
         raise DataError(f"{path}: {len(problems)} malformed cell(s)", problems)
     if "split" not in table.columns:

@@ -43,7 +43,7 @@ def split_patients(
     assignment: dict[str, str] = {}
     start = 0
     for name, count in zip(names, counts):
-        for index in order[start:start + count]:
+        for index in order[start : start + count]:
             assignment[patients[index]] = name
         start += count
     return assignment
@@ -61,7 +61,9 @@ def _counts(n: int, weights: np.ndarray) -> list[int]:
     return [int(c) for c in counts]
 
 
-def assign_splits(records: Sequence[Record], fractions: Sequence[float] = (0.7, 0.1, 0.2), seed: int = 0) -> list[Record]:
+def assign_splits(
+    records: Sequence[Record], fractions: Sequence[float] = (0.7, 0.1, 0.2), seed: int = 0
+) -> list[Record]:
     """Copies of ``records`` with ``split`` set by patient (see :func:`split_patients`)."""
     assignment = split_patients((r.patient_id for r in records), fractions, seed)
     return [dataclasses.replace(r, split=assignment[r.patient_id]) for r in records]

@@ -28,8 +28,12 @@ def validate_records(records: Sequence[Record], domain: Domain, max_workers: int
     return [line for _, line in find_problems(records, domain, max_workers)]
 
 
-def find_problems(records: Sequence[Record], domain: Domain, max_workers: int | None = None,
-                  image_check: Callable[[int], str | None] | None = None) -> list[tuple[int, str]]:
+def find_problems(
+    records: Sequence[Record],
+    domain: Domain,
+    max_workers: int | None = None,
+    image_check: Callable[[int], str | None] | None = None,
+) -> list[tuple[int, str]]:
     """(position in ``records``, problem line) for every problem, so callers can drop exactly the bad rows.
 
     Images are opened with ``max_workers`` threads (decompression releases the GIL);
@@ -57,8 +61,9 @@ def find_problems(records: Sequence[Record], domain: Domain, max_workers: int | 
     return problems
 
 
-def _check_images(records: Sequence[Record], domain: Domain, max_workers: int | None,
-                  image_check: Callable[[int], str | None] | None) -> dict[Path, str | None]:
+def _check_images(
+    records: Sequence[Record], domain: Domain, max_workers: int | None, image_check: Callable[[int], str | None] | None
+) -> dict[Path, str | None]:
     first: dict[Path, int] = {}
     for position, record in enumerate(records):
         first.setdefault(Path(record.image), position)

@@ -108,8 +108,9 @@ class CheckpointStore:
         return self.directory / POINTER_NAME
 
     # ---------------------------------------------------------------- saving
-    def save(self, step: int, weights: dict[str, torch.Tensor], state: dict[str, Any],
-             *, finished: bool) -> CheckpointRef:
+    def save(
+        self, step: int, weights: dict[str, torch.Tensor], state: dict[str, Any], *, finished: bool
+    ) -> CheckpointRef:
         """Write one checkpoint, point ``latest.json`` at it, prune old ones."""
         ref = CheckpointRef(self.directory / f"step-{step:08d}", step, finished)
         ref.directory.mkdir(parents=True, exist_ok=True)
@@ -118,8 +119,7 @@ class CheckpointStore:
         full_state = {**state, "format_version": FORMAT_VERSION, "step": step, "finished": finished}
         atomic_write(ref.state_path, lambda tmp: torch.save(full_state, tmp))
         _fsync_dir(self.directory)
-        pointer = {"format_version": FORMAT_VERSION, "step": step, "path": ref.directory.name,
-                   "finished": finished}
+        pointer = {"format_version": FORMAT_VERSION, "step": step, "path": ref.directory.name, "finished": finished}
         atomic_write(self.pointer_path, lambda tmp: tmp.write_text(json.dumps(pointer, indent=1)))
         self._prune(step)
         return ref
@@ -127,14 +127,13 @@ class CheckpointStore:
     def _prune(self, latest_step: int) -> None:
         """Remove complete checkpoints older than the newest ``keep`` (never newer ones)."""
         steps = sorted(s for s in self._step_dirs() if s <= latest_step)
-        for step in steps[:-self.keep]:
+        for step in steps[: -self.keep]:
             shutil.rmtree(self.directory / f"step-{step:08d}")
 
     def _step_dirs(self) -> list[int]:
         if not self.directory.is_dir():
             return []
-        return [int(m.group(1)) for p in self.directory.iterdir()
-                if p.is_dir() and (m := _STEP_DIR.match(p.name))]
+        return [int(m.group(1)) for p in self.directory.iterdir() if p.is_dir() and (m := _STEP_DIR.match(p.name))]
 
     # ---------------------------------------------------------------- finding
     def latest(self) -> CheckpointRef | None:
@@ -157,9 +156,10 @@ class CheckpointStore:
         ref = CheckpointRef(self.directory / name, step, finished)
         if ref.directory.is_dir():
             return ref
-        older = sorted((s for s in self._step_dirs()
-                        if s < step and (self.directory / f"step-{s:08d}" / STATE_NAME).exists()),
-                       reverse=True)
+        older = sorted(
+            (s for s in self._step_dirs() if s < step and (self.directory / f"step-{s:08d}" / STATE_NAME).exists()),
+            reverse=True,
+        )
         if not older:
             raise CheckpointError(
                 f"{self.pointer_path} names {ref.directory}, which does not exist, and no older "
@@ -172,8 +172,10 @@ class CheckpointStore:
     def _advice(self, ref: CheckpointRef) -> str:
         older = sorted(s for s in self._step_dirs() if s < ref.step)
         if older:
-            return (f"To resume from the previous checkpoint (step {older[-1]}) instead, delete the "
-                    f"folder {ref.directory}; or start again without --resume in a new output dir.")
+            return (
+                f"To resume from the previous checkpoint (step {older[-1]}) instead, delete the "
+                f"folder {ref.directory}; or start again without --resume in a new output dir."
+            )
         return "No older checkpoint exists: start the run again without --resume in a new output dir."
 
     def load_weights(self, ref: CheckpointRef) -> dict[str, torch.Tensor]:
@@ -182,8 +184,7 @@ class CheckpointStore:
             return load_file(str(ref.weights_path))
         except Exception as error:  # noqa: BLE001 - SafetensorError, OSError, ... all mean unreadable
             raise CheckpointError(
-                f"checkpoint weights {ref.weights_path} are missing or corrupt ({error}). "
-                + self._advice(ref)
+                f"checkpoint weights {ref.weights_path} are missing or corrupt ({error}). " + self._advice(ref)
             ) from None
 
     def load_state(self, ref: CheckpointRef) -> dict[str, Any]:

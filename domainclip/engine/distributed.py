@@ -19,7 +19,13 @@ from domainclip.engine.launch import launch_local, torchrun_command
 from domainclip.errors import DomainClipError
 
 __all__ = [
-    "DistInfo", "barrier", "cleanup", "init_distributed", "is_main_process", "launch_local", "torchrun_command",
+    "DistInfo",
+    "barrier",
+    "cleanup",
+    "init_distributed",
+    "is_main_process",
+    "launch_local",
+    "torchrun_command",
 ]
 
 _TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -61,8 +67,7 @@ def _device_for(local_rank: int) -> torch.device:
     count = torch.cuda.device_count()
     if local_rank >= count:
         raise DomainClipError(
-            f"LOCAL_RANK={local_rank} but this node has only {count} CUDA device(s); "
-            f"use --nproc {count} or fewer"
+            f"LOCAL_RANK={local_rank} but this node has only {count} CUDA device(s); use --nproc {count} or fewer"
         )
     return torch.device("cuda", local_rank)
 

@@ -25,13 +25,20 @@ def torchrun_command(nproc: int, argv: Sequence[str], *, module: str = DEFAULT_M
     if nproc < 1:
         raise RecipeError(f"--nproc must be at least 1, got {nproc}")
     return [
-        sys.executable, "-m", "torch.distributed.run", "--standalone",
-        f"--nproc_per_node={nproc}", "-m", module, *argv,
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        module,
+        *argv,
     ]
 
 
-def launch_local(nproc: int, argv: Sequence[str], *, module: str = DEFAULT_MODULE,
-                 env: Mapping[str, str] | None = None) -> int:
+def launch_local(
+    nproc: int, argv: Sequence[str], *, module: str = DEFAULT_MODULE, env: Mapping[str, str] | None = None
+) -> int:
     """Run ``python -m <module> <argv>`` under torchrun with ``nproc`` processes; return its exit code.
 
     ``argv`` must not contain ``--nproc`` again (the children would launch

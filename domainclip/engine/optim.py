@@ -46,8 +46,9 @@ def _named_trainable(model: nn.Module) -> dict[str, nn.Parameter]:
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
 
-def weight_decay_groups(model: nn.Module, weight_decay: float,
-                        param_groups: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def weight_decay_groups(
+    model: nn.Module, weight_decay: float, param_groups: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Split parameters into decay / no-decay AdamW groups.
 
     ``param_groups`` are the caller's groups (``{"params": [...], "lr": ...}``),
@@ -97,8 +98,7 @@ def resolve_groups(model: nn.Module, groups: list[dict[str, Any]]) -> list[dict[
     """Replace ``"param_names"`` by the model's current parameter objects."""
     params = dict(model.named_parameters())
     return [
-        {**{k: v for k, v in g.items() if k != "param_names"},
-         "params": [params[n] for n in g["param_names"]]}
+        {**{k: v for k, v in g.items() if k != "param_names"}, "params": [params[n] for n in g["param_names"]]}
         for g in groups
     ]
 

@@ -36,7 +36,9 @@ def _enable_activation_checkpointing(model: nn.Module) -> None:
     else:
         warnings.warn(
             f"train.activation_checkpointing is on but {type(model).__name__} has no "
-            "set_grad_checkpointing(); training without it", stacklevel=3)
+            "set_grad_checkpointing(); training without it",
+            stacklevel=3,
+        )
 
 
 def _block_stacks(model: nn.Module) -> list[tuple[str, list[nn.Module]]]:
@@ -64,8 +66,15 @@ def _shard_blocks(model: nn.Module, ignored: set[nn.Parameter]) -> None:
 class ParallelModel:
     """Wraps ``model`` for ``info``'s process group (no wrapper in a single plain process)."""
 
-    def __init__(self, model: nn.Module, info: DistInfo, strategy: Strategy, *,
-                 activation_checkpointing: bool = False, find_unused_parameters: bool = False) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        info: DistInfo,
+        strategy: Strategy,
+        *,
+        activation_checkpointing: bool = False,
+        find_unused_parameters: bool = False,
+    ) -> None:
         self.info = info
         self.strategy: Strategy = strategy if info.distributed else "ddp"
         self._template: nn.Module | None = None
@@ -92,7 +101,8 @@ class ParallelModel:
         else:
             device_ids = [info.device.index] if info.device.type == "cuda" else None
             self.wrapped = DistributedDataParallel(
-                model, device_ids=device_ids, find_unused_parameters=find_unused_parameters)
+                model, device_ids=device_ids, find_unused_parameters=find_unused_parameters
+            )
 
     @contextlib.contextmanager
     def gradient_sync(self, enabled: bool) -> Iterator[None]:

@@ -27,9 +27,14 @@ class StageProgress:
     def __init__(self, stage: str, total_steps: int, start_step: int, *, enabled: bool) -> None:
         self.enabled = enabled and sys.stderr.isatty()
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True), disable=not self.enabled,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[loss]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not self.enabled,
         )
         self._task = self._progress.add_task(stage, total=total_steps, completed=start_step, loss="")
 
@@ -37,8 +42,9 @@ class StageProgress:
         self._progress.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._progress.stop()
 
     def advance(self) -> None:

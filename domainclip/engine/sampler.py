@@ -26,7 +26,7 @@ class ResumableDistributedSampler(DistributedSampler):
 
     def __iter__(self) -> Iterator[int]:
         indices = list(super().__iter__())
-        return iter(indices[self.start_index:])
+        return iter(indices[self.start_index :])
 
     def __len__(self) -> int:
         return self.num_samples - self.start_index

@@ -89,10 +89,22 @@ class Trainer:
     forward leaves some trainable parameters unused.
     """
 
-    def __init__(self, *, model: nn.Module, loss_fn: LossFn, dataset: Dataset, stage: StageConfig,
-                 train: TrainConfig, run_dir: Path, name: str, collate_fn: Callable | None = None,
-                 param_groups: list[dict] | None = None, progress: bool = True, num_workers: int = 0,
-                 find_unused_parameters: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        model: nn.Module,
+        loss_fn: LossFn,
+        dataset: Dataset,
+        stage: StageConfig,
+        train: TrainConfig,
+        run_dir: Path,
+        name: str,
+        collate_fn: Callable | None = None,
+        param_groups: list[dict] | None = None,
+        progress: bool = True,
+        num_workers: int = 0,
+        find_unused_parameters: bool = False,
+    ) -> None:
         if isinstance(dataset, IterableDataset):
             raise TypeError("Trainer needs a map-style dataset (len + indexing) for a resumable data order")
         if not name or "/" in name or name.startswith("."):
@@ -114,14 +126,20 @@ class Trainer:
         self._groups = weight_decay_groups(model, stage.weight_decay, param_groups)
         self._hooks = [m for m in model.modules() if callable(getattr(m, "after_optimizer_step", None))]
         self._sampler = ResumableDistributedSampler(
-            dataset, num_replicas=self.info.world_size, rank=self.info.rank,
-            shuffle=True, seed=train.seed, drop_last=True)
+            dataset,
+            num_replicas=self.info.world_size,
+            rank=self.info.rank,
+            shuffle=True,
+            seed=train.seed,
+            drop_last=True,
+        )
         self._batches_per_epoch = len(self._sampler) // stage.batch_size
         if self._batches_per_epoch == 0:
             raise RecipeError(
                 f"stage '{name}': the dataset has {len(dataset)} samples, fewer than batch_size "
                 f"{stage.batch_size} x {self.info.world_size} process(es); lower "
-                f"stages.{name}.batch_size or add data")
+                f"stages.{name}.batch_size or add data"
+            )
 
     # ================================================================== public
     def fit(self, resume: bool = False) -> nn.Module:
@@ -154,9 +172,12 @@ class Trainer:
             log.info("stage %s: resuming from %s", self.name, ref.directory)
 
         parallel = ParallelModel(
-            self.model, self.info, self.train.strategy,
+            self.model,
+            self.info,
+            self.train.strategy,
             activation_checkpointing=self.train.activation_checkpointing,
-            find_unused_parameters=self.find_unused_parameters)
+            find_unused_parameters=self.find_unused_parameters,
+        )
         if state is not None:
             self._check_compatible(ref, state, parallel)
         optimizer = build_optimizer(resolve_groups(parallel.module, self._groups), self.stage)
@@ -180,7 +201,8 @@ class Trainer:
         if not any(checkpoints.glob(f"*/{POINTER_NAME}")):
             raise CheckpointError(
                 f"resume was asked but {checkpoints} holds no checkpoint; run without --resume "
-                f"to start {self.run_dir} from scratch")
+                f"to start {self.run_dir} from scratch"
+            )
         log.info("stage %s has no checkpoint yet; starting it from scratch", self.name)
         return None
 
@@ -188,7 +210,8 @@ class Trainer:
         if self.store.pointer_path.exists():
             raise CheckpointError(
                 f"{self.store.pointer_path} exists: this run folder already has checkpoints of stage "
-                f"'{self.name}'. Resume it (--resume) or choose another output.dir")
+                f"'{self.name}'. Resume it (--resume) or choose another output.dir"
+            )
 
     def _load_weights(self, ref: CheckpointRef, weights: dict[str, Tensor]) -> None:
         try:
@@ -196,29 +219,40 @@ class Trainer:
         except RuntimeError as error:
             raise CheckpointError(
                 f"{ref.weights_path} does not match the model ({error}); it was written by another "
-                "recipe. Resume with the recipe that wrote it, or use a new output dir") from None
+                "recipe. Resume with the recipe that wrote it, or use a new output dir"
+            ) from None
 
     def _check_compatible(self, ref: CheckpointRef, state: dict[str, Any], parallel: ParallelModel) -> None:
         if state["optimizer_format"] != parallel.optimizer_format:
             was = "a multi-process FSDP run" if state["optimizer_format"] == "names" else "a DDP or 1-process run"
             raise CheckpointError(
                 f"{ref.state_path} was written by {was} (train.strategy={state['strategy']}, "
-                f"{state['world_size']} process(es)); resume with the same strategy and process count")
+                f"{state['world_size']} process(es)); resume with the same strategy and process count"
+            )
         if state["total_steps"] != self.stage.steps:
-            log.warning("stage %s: steps changed from %d to %d since the checkpoint; the lr schedule "
-                        "follows the new value", self.name, state["total_steps"], self.stage.steps)
+            log.warning(
+                "stage %s: steps changed from %d to %d since the checkpoint; the lr schedule follows the new value",
+                self.name,
+                state["total_steps"],
+                self.stage.steps,
+            )
 
     def _restore_position(self, state: dict[str, Any]) -> Position:
-        same_layout = (state["world_size"] == self.info.world_size
-                       and state["batch_size"] == self.stage.batch_size)
+        same_layout = state["world_size"] == self.info.world_size and state["batch_size"] == self.stage.batch_size
         if same_layout:
             restore_rng_state(state["rng"][self.info.rank])
             return Position(state["step"], state["epoch"], state["batch"])
         # Another process count or batch size splits epochs differently: the exact
         # batch cannot be found, so continue at the next epoch with fresh seeds.
-        log.warning("stage %s: checkpoint written by %d process(es) x batch %d, now %d x %d; "
-                    "continuing from the next epoch (not bit-exact)", self.name, state["world_size"],
-                    state["batch_size"], self.info.world_size, self.stage.batch_size)
+        log.warning(
+            "stage %s: checkpoint written by %d process(es) x batch %d, now %d x %d; "
+            "continuing from the next epoch (not bit-exact)",
+            self.name,
+            state["world_size"],
+            state["batch_size"],
+            self.info.world_size,
+            self.stage.batch_size,
+        )
         seed_everything(self.train.seed + self.info.rank + 1_000_003 * state["step"])
         return Position(state["step"], state["epoch"] + (1 if state["batch"] else 0), 0)
 
@@ -229,11 +263,18 @@ class Trainer:
         # Own generator: worker seeds depend on (seed, epoch, rank) only, and the
         # global torch RNG (model randomness) is not consumed by the loader.
         generator = torch.Generator().manual_seed(
-            hash((self.train.seed, epoch, self.info.rank)) & 0x7FFF_FFFF_FFFF_FFFF)
+            hash((self.train.seed, epoch, self.info.rank)) & 0x7FFF_FFFF_FFFF_FFFF
+        )
         return DataLoader(
-            self.dataset, batch_size=self.stage.batch_size, sampler=self._sampler, drop_last=True,
-            collate_fn=self.collate_fn, num_workers=self.num_workers, generator=generator,
-            pin_memory=self.info.device.type == "cuda")
+            self.dataset,
+            batch_size=self.stage.batch_size,
+            sampler=self._sampler,
+            drop_last=True,
+            collate_fn=self.collate_fn,
+            num_workers=self.num_workers,
+            generator=generator,
+            pin_memory=self.info.device.type == "cuda",
+        )
 
     def _micro_batches(self, position: Position) -> Iterator[tuple[tuple[int, int], Any]]:
         """Yield ((epoch, batches consumed) after this batch, batch) forever, epoch after epoch."""
@@ -244,8 +285,13 @@ class Trainer:
             epoch, start = epoch + 1, 0
 
     # ==================================================================== loop
-    def _run(self, parallel: ParallelModel, optimizer: torch.optim.Optimizer,
-             scheduler: torch.optim.lr_scheduler.LRScheduler, position: Position) -> None:
+    def _run(
+        self,
+        parallel: ParallelModel,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        position: Position,
+    ) -> None:
         stage, info = self.stage, self.info
         accum = stage.grad_accum
         params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -305,22 +351,37 @@ class Trainer:
         if not math.isfinite(loss):
             raise DomainClipError(
                 f"stage '{self.name}': the loss is {loss} at step {step}; lower stages.{self.name}.lr "
-                f"or check the data. The last checkpoint is in {self.store.directory}")
+                f"or check the data. The last checkpoint is in {self.store.directory}"
+            )
 
     # ============================================================ checkpoints
-    def _save(self, parallel: ParallelModel, optimizer: torch.optim.Optimizer,
-              scheduler: torch.optim.lr_scheduler.LRScheduler, position: Position, *, finished: bool) -> None:
+    def _save(
+        self,
+        parallel: ParallelModel,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        position: Position,
+        *,
+        finished: bool,
+    ) -> None:
         weights = parallel.model_state()  # collective under FSDP
         optimizer_state = parallel.optimizer_state(optimizer)
         rng = _gather(capture_rng_state(), self.info)
         if self.info.is_main:
             state = {
-                "stage": self.name, "strategy": self.train.strategy, "total_steps": self.stage.steps,
+                "stage": self.name,
+                "strategy": self.train.strategy,
+                "total_steps": self.stage.steps,
                 "optimizer_format": parallel.optimizer_format,
-                "world_size": self.info.world_size, "batch_size": self.stage.batch_size,
-                "grad_accum": self.stage.grad_accum, "seed": self.train.seed,
-                "epoch": position.epoch, "batch": position.batch,
-                "optimizer": optimizer_state, "scheduler": scheduler.state_dict(), "rng": rng,
+                "world_size": self.info.world_size,
+                "batch_size": self.stage.batch_size,
+                "grad_accum": self.stage.grad_accum,
+                "seed": self.train.seed,
+                "epoch": position.epoch,
+                "batch": position.batch,
+                "optimizer": optimizer_state,
+                "scheduler": scheduler.state_dict(),
+                "rng": rng,
             }
             self.store.save(position.step, weights, state, finished=finished)
         barrier()
@@ -362,8 +423,13 @@ class _LogWindow:
         values = means.tolist()
         now = time.perf_counter()
         steps_per_s = (step - self.last_step) / max(now - self.last_time, 1e-9)
-        result = {"loss": values[0], "lr": lr, "grad_norm": float(grad_norm), "steps_per_s": steps_per_s,
-                  "samples_per_s": steps_per_s * samples_per_step}
+        result = {
+            "loss": values[0],
+            "lr": lr,
+            "grad_norm": float(grad_norm),
+            "steps_per_s": steps_per_s,
+            "samples_per_s": steps_per_s * samples_per_step,
+        }
         result.update(zip(keys, values[1:], strict=True))
         self.loss_sum.zero_()
         self.extras = {}

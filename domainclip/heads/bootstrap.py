@@ -88,9 +88,7 @@ def weighted_balanced_accuracy(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -
     return (_safe_div(tp, tp + fn) + _safe_div(tn, tn + fp)) / 2
 
 
-def percentile_interval(
-    values: np.ndarray, level: float = 0.95
-) -> tuple[float | None, float | None]:
+def percentile_interval(values: np.ndarray, level: float = 0.95) -> tuple[float | None, float | None]:
     """Percentile bootstrap interval of the finite values; ``(None, None)`` when there are none."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -111,9 +109,7 @@ def bootstrap_distributions(
     for w in resample_weights(n, n_boot, seed):
         for name, statistic in statistics.items():
             chunks[name].append(statistic(w))
-    return {
-        name: np.concatenate(values) if values else np.empty(0) for name, values in chunks.items()
-    }
+    return {name: np.concatenate(values) if values else np.empty(0) for name, values in chunks.items()}
 
 
 __all__ = [

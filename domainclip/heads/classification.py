@@ -28,9 +28,7 @@ def _check_classes(y: np.ndarray, what: str) -> int:
     """Number of CV folds the classes allow; every class needs at least two examples."""
     values, counts = np.unique(y, return_counts=True)
     if len(values) < 2:
-        raise DataError(
-            f"{what}: only one class ('{values[0]}') in the training labels; a classifier needs two"
-        )
+        raise DataError(f"{what}: only one class ('{values[0]}') in the training labels; a classifier needs two")
     rare = [f"'{v}' ({c} example)" for v, c in zip(values, counts) if c < 2]
     if rare:
         raise DataError(
@@ -51,9 +49,7 @@ def _logistic_cv(n_folds: int, cs: int, max_iter: int, seed: int) -> Any:
         "max_iter": max_iter,
     }
     params = LogisticRegressionCV().get_params()
-    if (
-        "use_legacy_attributes" in params
-    ):  # scikit-learn >= 1.8: plain L2 and the simplified attributes
+    if "use_legacy_attributes" in params:  # scikit-learn >= 1.8: plain L2 and the simplified attributes
         options.update(l1_ratios=(0.0,), use_legacy_attributes=False)
     return LogisticRegressionCV(**options)
 
@@ -64,9 +60,7 @@ class LinearProbe:
     def __init__(self, Cs: int = 10, cv: int = 5, max_iter: int = 2000, seed: int = 0) -> None:
         self.Cs, self.cv, self.max_iter, self.seed = Cs, cv, max_iter, seed
 
-    def fit(
-        self, X: ArrayLike, y: ArrayLike, label_names: Sequence[str] | None = None
-    ) -> LinearProbe:
+    def fit(self, X: ArrayLike, y: ArrayLike, label_names: Sequence[str] | None = None) -> LinearProbe:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
@@ -75,22 +69,14 @@ class LinearProbe:
         if len(labels) != len(x):
             raise DataError(f"y has {len(labels)} rows but X has {len(x)}")
         self.multilabel_ = labels.ndim == 2
-        columns = (
-            [labels]
-            if not self.multilabel_
-            else [labels[:, c].astype(float) for c in range(labels.shape[1])]
-        )
-        names = (
-            list(label_names) if label_names is not None else [str(c) for c in range(len(columns))]
-        )
+        columns = [labels] if not self.multilabel_ else [labels[:, c].astype(float) for c in range(labels.shape[1])]
+        names = list(label_names) if label_names is not None else [str(c) for c in range(len(columns))]
         self.models_ = []
         for name, column in zip(names, columns):
             known = ~np.isnan(column) if self.multilabel_ else np.ones(len(column), dtype=bool)
             what = f"y label {name!r}" if self.multilabel_ else "y"
             n_folds = min(self.cv, _check_classes(column[known], what))
-            model = make_pipeline(
-                StandardScaler(), _logistic_cv(n_folds, self.Cs, self.max_iter, self.seed)
-            )
+            model = make_pipeline(StandardScaler(), _logistic_cv(n_folds, self.Cs, self.max_iter, self.seed))
             self.models_.append(model.fit(x[known], column[known]))
         self.n_features_in_ = x.shape[1]
         return self
@@ -108,14 +94,10 @@ class LinearProbe:
         """(n, n_classes) like scikit-learn; multi-label: (n, n_labels) probability of each label."""
         x = features_2d(X, "X")
         if x.shape[1] != self.n_features_in_:
-            raise DataError(
-                f"X: {x.shape[1]} features, but the probe was fitted on {self.n_features_in_}"
-            )
+            raise DataError(f"X: {x.shape[1]} features, but the probe was fitted on {self.n_features_in_}")
         if not self.multilabel_:
             return self.models_[0].predict_proba(x)
-        return np.column_stack(
-            [m.predict_proba(x)[:, list(m.classes_).index(1.0)] for m in self.models_]
-        )
+        return np.column_stack([m.predict_proba(x)[:, list(m.classes_).index(1.0)] for m in self.models_])
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         proba = self.predict_proba(X)

@@ -65,9 +65,7 @@ def _binary_point(y: np.ndarray, score: np.ndarray, pred: np.ndarray) -> dict[st
 
 def _binary_labels(y: np.ndarray, what: str) -> np.ndarray:
     if not np.isin(y, (0.0, 1.0)).all():
-        raise DataError(
-            f"{what}: labels must be 0 or 1 (found {sorted(set(np.unique(y)) - {0.0, 1.0})[:5]})"
-        )
+        raise DataError(f"{what}: labels must be 0 or 1 (found {sorted(set(np.unique(y)) - {0.0, 1.0})[:5]})")
     counts = np.bincount(y.astype(int), minlength=2)
     if counts.min() == 0:
         raise DataError(
@@ -77,9 +75,7 @@ def _binary_labels(y: np.ndarray, what: str) -> np.ndarray:
     return y.astype(bool)
 
 
-def _binary(
-    y: np.ndarray, score: np.ndarray, threshold: float, n_boot: int, seed: int
-) -> dict[str, Any]:
+def _binary(y: np.ndarray, score: np.ndarray, threshold: float, n_boot: int, seed: int) -> dict[str, Any]:
     y = _binary_labels(y, "y_true")
     pred = score >= threshold
     statistics = {name: (lambda w, f=f: f(y, score, pred, w)) for name, f in _WEIGHTED.items()}
@@ -106,18 +102,13 @@ def _class_statistic(
             per_class = np.divide(tp, tp_fn, out=np.full_like(tp, np.nan), where=tp_fn > 0)
         else:
             per_class = np.stack(
-                [
-                    _WEIGHTED[metric](onehot[:, c], score[:, c], pred_onehot[:, c], w)
-                    for c in range(n_classes)
-                ]
+                [_WEIGHTED[metric](onehot[:, c], score[:, c], pred_onehot[:, c], w) for c in range(n_classes)]
             )
         if metric == "auc" or metric == "average_precision":  # undefined when a class is missing
             return np.where(np.isnan(per_class).any(axis=0), np.nan, per_class.mean(axis=0))
         with warnings.catch_warnings():  # a resample where every class is undefined gives NaN
             warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmean(
-                per_class, axis=0
-            )  # F1 / recall of classes absent from the resample are left out
+            return np.nanmean(per_class, axis=0)  # F1 / recall of classes absent from the resample are left out
 
     return statistic
 
@@ -132,13 +123,9 @@ def _multiclass(y: np.ndarray, score: np.ndarray, n_boot: int, seed: int) -> dic
 
     n_classes = score.shape[1]
     if not np.allclose(score.sum(axis=1), 1.0, atol=1e-4):
-        raise DataError(
-            "y_score: multi-class scores must be probabilities whose rows sum to 1 (softmax outputs)"
-        )
+        raise DataError("y_score: multi-class scores must be probabilities whose rows sum to 1 (softmax outputs)")
     if not np.isin(y, np.arange(n_classes)).all():
-        raise DataError(
-            f"y_true: class indices must be integers 0..{n_classes - 1} (one per column of y_score)"
-        )
+        raise DataError(f"y_true: class indices must be integers 0..{n_classes - 1} (one per column of y_score)")
     counts = np.bincount(y.astype(int), minlength=n_classes)
     if (counts < 1).any():
         raise DataError(
@@ -148,11 +135,7 @@ def _multiclass(y: np.ndarray, score: np.ndarray, n_boot: int, seed: int) -> dic
     y = y.astype(int)
     onehot = np.eye(n_classes, dtype=bool)[y]
     pred = np.argmax(score, axis=1)
-    auc = (
-        roc_auc_score(y, score[:, 1])
-        if n_classes == 2
-        else roc_auc_score(y, score, multi_class="ovr")
-    )
+    auc = roc_auc_score(y, score[:, 1]) if n_classes == 2 else roc_auc_score(y, score, multi_class="ovr")
     point = {
         "auc": float(auc),
         "average_precision": float(average_precision_score(onehot, score, average="macro")),
@@ -191,9 +174,7 @@ def _multilabel(
                 y_all, s_all, s_all >= threshold, w * known
             )
     if not per_label:
-        raise DataError(
-            f"y_true: no label has both classes among its known values ({', '.join(skipped)})"
-        )
+        raise DataError(f"y_true: no label has both classes among its known values ({', '.join(skipped)})")
     boot = bootstrap_distributions(statistics, len(y), n_boot, seed) if n_boot else {}
     for name, values in per_label.items():
         per_label[name] = {
@@ -206,10 +187,7 @@ def _multilabel(
     if boot:
         with warnings.catch_warnings():  # a resample in which no label is defined gives NaN
             warnings.simplefilter("ignore", RuntimeWarning)
-            macro_boot = {
-                m: np.nanmean(np.stack([boot[(name, m)] for name in per_label]), axis=0)
-                for m in METRICS
-            }
+            macro_boot = {m: np.nanmean(np.stack([boot[(name, m)] for name in per_label]), axis=0) for m in METRICS}
     return {
         **_with_ci(point, macro_boot),
         "n": len(y),
@@ -247,9 +225,7 @@ def classification_metrics(
     if y.ndim == 1 and score.ndim == 2:
         return _multiclass(y, score, n_boot, seed)
     if y.ndim == 2 and y.shape == score.shape:
-        names = (
-            list(label_names) if label_names is not None else [str(c) for c in range(y.shape[1])]
-        )
+        names = list(label_names) if label_names is not None else [str(c) for c in range(y.shape[1])]
         if len(names) != y.shape[1]:
             raise ValueError(f"label_names has {len(names)} names for {y.shape[1]} labels")
         return _multilabel(y, score, threshold, n_boot, seed, names)

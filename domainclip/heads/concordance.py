@@ -42,9 +42,7 @@ def concordance_counts(time: np.ndarray, event: np.ndarray, risk: np.ndarray) ->
     event = np.asarray(event, dtype=bool).reshape(-1)
     risk = np.asarray(risk, dtype=np.float64).reshape(-1)
     if not (len(time) == len(event) == len(risk)):
-        raise ValueError(
-            f"time, event and risk must have one value per sample: {len(time)}, {len(event)}, {len(risk)}"
-        )
+        raise ValueError(f"time, event and risk must have one value per sample: {len(time)}, {len(event)}, {len(risk)}")
     if np.isnan(risk).any():
         raise ValueError("risk contains NaN")
     n = len(time)
@@ -72,12 +70,8 @@ def concordance_counts(time: np.ndarray, event: np.ndarray, risk: np.ndarray) ->
             block = (prefix[use] >> level) - 1
             base = block * n_ranks
             start = block << level
-            lower[use] += (
-                np.searchsorted(blocks_sorted, base + query_rank[use], side="left") - start
-            )
-            lower_or_equal[use] += (
-                np.searchsorted(blocks_sorted, base + query_rank[use], side="right") - start
-            )
+            lower[use] += np.searchsorted(blocks_sorted, base + query_rank[use], side="left") - start
+            lower_or_equal[use] += np.searchsorted(blocks_sorted, base + query_rank[use], side="right") - start
         level += 1
 
     comparable = int(prefix.sum())

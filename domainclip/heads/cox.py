@@ -120,15 +120,11 @@ class CoxHead:
         optimizer.step(closure)
         n_iter = int(optimizer.state[self.module_.weight].get("n_iter", 0))
         with torch.no_grad():
-            history = TrainingHistory(
-                train_loss=[float(self._objective(self.module_, zt, tt, et))], best_epoch=n_iter
-            )
+            history = TrainingHistory(train_loss=[float(self._objective(self.module_, zt, tt, et))], best_epoch=n_iter)
             if validation is not None:
                 history.val_loss.append(self._validation_loss(self.module_, validation))
         if n_iter >= self.max_epochs:
-            log.warning(
-                "Cox head: L-BFGS stopped at max_epochs=%d before converging", self.max_epochs
-            )
+            log.warning("Cox head: L-BFGS stopped at max_epochs=%d before converging", self.max_epochs)
         self.history_ = history
 
     def _fit_mlp(self, z: np.ndarray, t: np.ndarray, e: np.ndarray, validation: Any) -> None:
@@ -153,9 +149,7 @@ class CoxHead:
             seed=self.seed,
         )
 
-    def _objective(
-        self, module: nn.Module, z: torch.Tensor, t: torch.Tensor, e: torch.Tensor
-    ) -> torch.Tensor:
+    def _objective(self, module: nn.Module, z: torch.Tensor, t: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         nll = efron_neg_log_likelihood(module(z), t, e) / len(z)
         return nll + 0.5 * self.penalty * weight_l2(module) if self.penalty else nll
 
@@ -166,19 +160,14 @@ class CoxHead:
         with torch.no_grad():
             zt = torch.as_tensor(z, dtype=dtype)
             return float(
-                efron_neg_log_likelihood(
-                    module(zt), torch.as_tensor(t, dtype=dtype), torch.from_numpy(e)
-                )
-                / len(z)
+                efron_neg_log_likelihood(module(zt), torch.as_tensor(t, dtype=dtype), torch.from_numpy(e)) / len(z)
             )
 
     # -- prediction ------------------------------------------------------------------------------
     def _check_features(self, X: ArrayLike, name: str) -> np.ndarray:
         x = features_2d(X, name)
         if x.shape[1] != self.n_features_in_:
-            raise DataError(
-                f"{name}: {x.shape[1]} features, but the head was fitted on {self.n_features_in_}"
-            )
+            raise DataError(f"{name}: {x.shape[1]} features, but the head was fitted on {self.n_features_in_}")
         return x
 
     def predict_risk(self, X: ArrayLike) -> np.ndarray:

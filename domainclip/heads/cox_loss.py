@@ -17,9 +17,7 @@ from __future__ import annotations
 import torch
 
 
-def efron_neg_log_likelihood(
-    log_hazard: torch.Tensor, time: torch.Tensor, event: torch.Tensor
-) -> torch.Tensor:
+def efron_neg_log_likelihood(log_hazard: torch.Tensor, time: torch.Tensor, event: torch.Tensor) -> torch.Tensor:
     """Sum over event times of the negative Efron log partial likelihood (divide by n yourself).
 
     ``log_hazard`` (n,) or (n, 1) is the model's risk score (higher = earlier event),
@@ -40,9 +38,7 @@ def efron_neg_log_likelihood(
     log_risk = torch.logcumsumexp(lh.flip(0), 0).flip(0)[first]
     ev_f = ev.to(dtype)
     n_events = torch.zeros(n_groups, dtype=dtype, device=lh.device).index_add(0, group, ev_f)
-    sum_event_lh = torch.zeros(n_groups, dtype=dtype, device=lh.device).index_add(
-        0, group, lh * ev_f
-    )
+    sum_event_lh = torch.zeros(n_groups, dtype=dtype, device=lh.device).index_add(0, group, lh * ev_f)
 
     # log of the summed hazard of the events tied at t_k, shifted by the group's max for stability
     lh_events = torch.where(ev, lh, torch.full_like(lh, -torch.inf))
@@ -50,22 +46,16 @@ def efron_neg_log_likelihood(
     shift = shift.scatter_reduce(0, group, lh_events.detach(), reduce="amax")
     has_events = n_events > 0
     shift = torch.where(has_events, shift, torch.zeros_like(shift))
-    tied = torch.zeros(n_groups, dtype=dtype, device=lh.device).index_add(
-        0, group, torch.exp(lh_events - shift[group])
-    )
+    tied = torch.zeros(n_groups, dtype=dtype, device=lh.device).index_add(0, group, torch.exp(lh_events - shift[group]))
     log_tied = torch.log(torch.where(has_events, tied, torch.ones_like(tied))) + shift
-    tied_fraction = torch.exp(log_tied - log_risk).clamp(
-        max=1.0
-    )  # share of the risk set that fails at t_k
+    tied_fraction = torch.exp(log_tied - log_risk).clamp(max=1.0)  # share of the risk set that fails at t_k
 
     # Efron: sum_{r < d_k} log(R_k - r/d_k * T_k) = sum_r [log R_k + log1p(-(r/d_k) * T_k/R_k)]
     max_ties = int(n_events.max().item())
     r = torch.arange(max_ties, dtype=dtype, device=lh.device)
     valid = r[None, :] < n_events[:, None]
     # padding entries (r >= d_k) get fraction 0 *before* log1p: a NaN there would poison the gradient
-    fraction = torch.where(
-        valid, r[None, :] / n_events.clamp(min=1.0)[:, None], torch.zeros_like(valid, dtype=dtype)
-    )
+    fraction = torch.where(valid, r[None, :] / n_events.clamp(min=1.0)[:, None], torch.zeros_like(valid, dtype=dtype))
     log_terms = log_risk[:, None] + torch.log1p(-fraction * tied_fraction[:, None])
     log_denominator = torch.where(valid, log_terms, torch.zeros_like(log_terms)).sum(1)
     return -(sum_event_lh - log_denominator)[has_events].sum()

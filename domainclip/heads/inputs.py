@@ -20,9 +20,7 @@ ArrayLike = Any  # numpy array, torch tensor, pandas object or nested list
 _MAX_LISTED = 5
 
 
-def to_numpy(
-    values: ArrayLike, name: str = "values", dtype: type | np.dtype = np.float64
-) -> np.ndarray:
+def to_numpy(values: ArrayLike, name: str = "values", dtype: type | np.dtype = np.float64) -> np.ndarray:
     """A numpy copy of ``values`` (torch tensors are detached and moved to CPU first)."""
     if isinstance(values, torch.Tensor):
         values = values.detach().cpu().numpy()
@@ -60,9 +58,7 @@ def survival_targets(
     t = to_numpy(time, f"{name}time").reshape(-1)
     e_raw = to_numpy(event, f"{name}event").reshape(-1)
     if n is not None and (len(t) != n or len(e_raw) != n):
-        raise DataError(
-            f"{name}time/event: expected {n} values (one per sample), got {len(t)} and {len(e_raw)}"
-        )
+        raise DataError(f"{name}time/event: expected {n} values (one per sample), got {len(t)} and {len(e_raw)}")
     if len(t) != len(e_raw):
         raise DataError(f"{name}time/event: different lengths {len(t)} and {len(e_raw)}")
     bad_t = ~np.isfinite(t) | (t < 0)
@@ -77,9 +73,7 @@ def survival_targets(
 def require_events(event: np.ndarray, what: str) -> None:
     """Raise when every sample of ``what`` is censored (nothing to fit or rank)."""
     if not event.any():
-        raise DataError(
-            f"{what}: all {len(event)} samples are censored (event = 0); at least one event is needed"
-        )
+        raise DataError(f"{what}: all {len(event)} samples are censored (event = 0); at least one event is needed")
 
 
 __all__ = ["ArrayLike", "features_2d", "require_events", "survival_targets", "to_numpy"]

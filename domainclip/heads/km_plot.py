@@ -24,9 +24,7 @@ def logrank_p(time: np.ndarray, event: np.ndarray, high: np.ndarray) -> float | 
 
     if high.all() or not high.any() or not event.any():
         return None
-    result = logrank_test(
-        time[high], time[~high], event_observed_A=event[high], event_observed_B=event[~high]
-    )
+    result = logrank_test(time[high], time[~high], event_observed_A=event[high], event_observed_B=event[~high])
     p = float(result.p_value)
     return p if math.isfinite(p) else None
 

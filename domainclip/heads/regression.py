@@ -108,15 +108,9 @@ def regression_metrics(
         }
 
     per_target = [scores(truth[:, k], pred[:, k]) for k in range(truth.shape[1])]
-    out: dict[str, Any] = {
-        m: float(np.mean([s[m] for s in per_target])) for m in ("r2", "rmse", "mae")
-    }
+    out: dict[str, Any] = {m: float(np.mean([s[m] for s in per_target])) for m in ("r2", "rmse", "mae")}
     if truth.shape[1] > 1:
-        names = (
-            list(target_names)
-            if target_names is not None
-            else [str(k) for k in range(truth.shape[1])]
-        )
+        names = list(target_names) if target_names is not None else [str(k) for k in range(truth.shape[1])]
         out["per_target"] = dict(zip(names, per_target))
     return out
 

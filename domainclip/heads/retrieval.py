@@ -25,9 +25,7 @@ import torch
 from domainclip.errors import DataError
 
 RECALL_KS = (1, 5, 10)
-FAISS_MIN_INDEX = (
-    100_000  # "auto" uses faiss from this many index vectors on; see benchmarks/heads.py
-)
+FAISS_MIN_INDEX = 100_000  # "auto" uses faiss from this many index vectors on; see benchmarks/heads.py
 _CHUNK_ELEMENTS = 1 << 25  # similarity entries held at once by the torch path (128 MB in float32)
 
 Backend = Literal["auto", "torch", "faiss"]
@@ -41,9 +39,7 @@ def faiss_available() -> bool:
     return True
 
 
-def _topk_torch(
-    queries: torch.Tensor, index: torch.Tensor, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _topk_torch(queries: torch.Tensor, index: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     rows = max(1, _CHUNK_ELEMENTS // max(1, index.shape[0]))
     scores, ids = [], []
     for start in range(0, queries.shape[0], rows):
@@ -53,9 +49,7 @@ def _topk_torch(
     return torch.cat(scores), torch.cat(ids)
 
 
-def _topk_faiss(
-    queries: torch.Tensor, index: torch.Tensor, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _topk_faiss(queries: torch.Tensor, index: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     import faiss
 
     flat = faiss.IndexFlatIP(index.shape[1])
@@ -79,8 +73,7 @@ def topk_search(
         queries = queries[None]
     if queries.ndim != 2 or index.ndim != 2 or queries.shape[1] != index.shape[1]:
         raise ValueError(
-            f"queries (q, d) and index (n, d) must share d; got {tuple(queries.shape)} and "
-            f"{tuple(index.shape)}"
+            f"queries (q, d) and index (n, d) must share d; got {tuple(queries.shape)} and {tuple(index.shape)}"
         )
     if not 1 <= k <= index.shape[0]:
         raise ValueError(f"k={k} must be between 1 and the index size {index.shape[0]}")
@@ -93,25 +86,19 @@ def topk_search(
     raise ValueError(f"backend must be 'auto', 'torch' or 'faiss', got {backend!r}")
 
 
-def first_positive_ranks(
-    similarity: torch.Tensor, positives: torch.Tensor, rows: int = 1024
-) -> torch.Tensor:
+def first_positive_ranks(similarity: torch.Tensor, positives: torch.Tensor, rows: int = 1024) -> torch.Tensor:
     """(n_queries,) 1-based rank of each row's best positive; equal-scoring negatives rank above it."""
     ranks = []
     for start in range(0, similarity.shape[0], rows):
         sim, pos = similarity[start : start + rows], positives[start : start + rows]
-        best_positive = (
-            torch.where(pos, sim, torch.full_like(sim, -torch.inf)).max(dim=1, keepdim=True).values
-        )
+        best_positive = torch.where(pos, sim, torch.full_like(sim, -torch.inf)).max(dim=1, keepdim=True).values
         ranks.append(1 + ((sim >= best_positive) & ~pos).sum(dim=1))
     return torch.cat(ranks)
 
 
 def _no_positive_error(pos: torch.Tensor, query: str, target: str) -> DataError:
     missing = torch.nonzero(~pos.any(dim=1)).reshape(-1).tolist()
-    shown = ", ".join(map(str, missing[:5])) + (
-        f" ... ({len(missing)} in all)" if len(missing) > 5 else ""
-    )
+    shown = ", ".join(map(str, missing[:5])) + (f" ... ({len(missing)} in all)" if len(missing) > 5 else "")
     return DataError(f"retrieval: {query} {shown} have no matching {target} in `positives`")
 
 

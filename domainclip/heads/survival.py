@@ -22,16 +22,12 @@ KM_PLOT_FILE = "km_risk_groups.png"
 COEFFICIENTS_FILE = "coefficients.csv"
 
 
-def write_coefficients(
-    head: CoxHead, path: Path, feature_names: Sequence[str] | None = None
-) -> Path:
+def write_coefficients(head: CoxHead, path: Path, feature_names: Sequence[str] | None = None) -> Path:
     """CSV with ``feature, coef, hazard_ratio, train_mean, train_sd`` (coef per training SD)."""
     import pandas as pd
 
     coef = head.coef_
-    names = (
-        list(feature_names) if feature_names is not None else [f"x{i}" for i in range(len(coef))]
-    )
+    names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(len(coef))]
     if len(names) != len(coef):
         raise ValueError(f"feature_names has {len(names)} names for {len(coef)} coefficients")
     table = pd.DataFrame(
@@ -74,18 +70,12 @@ def fit_evaluate_survival(
     written file paths (``km_plot``, ``coefficients``).
     """
     out_dir = Path(out_dir)
-    head = CoxHead(penalty=penalty, hidden=hidden, seed=seed).fit(
-        X_train, t_train, e_train, X_val, t_val, e_val
-    )
+    head = CoxHead(penalty=penalty, hidden=hidden, seed=seed).fit(X_train, t_train, e_train, X_val, t_val, e_val)
     risk_train, risk_test = head.predict_risk(X_train), head.predict_risk(X_test)
-    metrics = survival_metrics(
-        t_train, e_train, t_test, e_test, risk_test, tau=tau, risk_train=risk_train
-    )
+    metrics = survival_metrics(t_train, e_train, t_test, e_test, risk_test, tau=tau, risk_train=risk_train)
     time_test, event_test = survival_targets(t_test, e_test)
     metrics.update(
-        plot_risk_group_km(
-            time_test, event_test, risk_test, float(np.median(risk_train)), out_dir / KM_PLOT_FILE
-        )
+        plot_risk_group_km(time_test, event_test, risk_test, float(np.median(risk_train)), out_dir / KM_PLOT_FILE)
     )
     metrics.update(
         {
@@ -95,9 +85,7 @@ def fit_evaluate_survival(
         }
     )
     if head.is_linear:
-        metrics["coefficients"] = str(
-            write_coefficients(head, out_dir / COEFFICIENTS_FILE, feature_names)
-        )
+        metrics["coefficients"] = str(write_coefficients(head, out_dir / COEFFICIENTS_FILE, feature_names))
     return metrics
 
 

@@ -35,23 +35,17 @@ def _surv(event: np.ndarray, time: np.ndarray) -> np.ndarray:
     return Surv.from_arrays(event=event, time=time)
 
 
-def administrative_censoring(
-    time: np.ndarray, event: np.ndarray, horizon: float
-) -> tuple[np.ndarray, np.ndarray]:
+def administrative_censoring(time: np.ndarray, event: np.ndarray, horizon: float) -> tuple[np.ndarray, np.ndarray]:
     """Samples followed up to ``horizon`` or beyond become censored at ``horizon``."""
     beyond = time >= horizon
     return np.where(beyond, horizon, time), event & ~beyond
 
 
-def evaluation_times(
-    time: np.ndarray, event: np.ndarray, n_times: int = N_EVAL_TIMES
-) -> np.ndarray:
+def evaluation_times(time: np.ndarray, event: np.ndarray, n_times: int = N_EVAL_TIMES) -> np.ndarray:
     """Quantiles (10%..90%) of the event times, kept strictly inside the follow-up [min, max)."""
     if not event.any():
         return np.empty(0)
-    grid = np.unique(
-        np.quantile(time[event], np.linspace(0.1, 0.9, n_times), method="inverted_cdf")
-    )
+    grid = np.unique(np.quantile(time[event], np.linspace(0.1, 0.9, n_times), method="inverted_cdf"))
     return grid[(grid >= time.min()) & (grid < time.max())]
 
 
@@ -108,9 +102,7 @@ def survival_metrics(
     t_te, e_te = survival_targets(time_test, event_test, name="test ")
     risk = to_numpy(risk_test, "risk_test").reshape(-1)
     if len(risk) != len(t_te):
-        raise DataError(
-            f"risk_test: expected {len(t_te)} values (one per test sample), got {len(risk)}"
-        )
+        raise DataError(f"risk_test: expected {len(t_te)} values (one per test sample), got {len(risk)}")
     require_events(e_tr, "train split")
     require_events(e_te, "test split")
     harrell = concordance_counts(t_te, e_te, risk)
@@ -139,9 +131,7 @@ def survival_metrics(
     y_test = _surv(e_clip, t_clip)
     td_auc = ibs = None
     if len(times) >= 1:
-        td_auc = _try(
-            "td_auc_mean", lambda: cumulative_dynamic_auc(y_train, y_test, risk, times)[1]
-        )
+        td_auc = _try("td_auc_mean", lambda: cumulative_dynamic_auc(y_train, y_test, risk, times)[1])
     if len(times) >= 2 and risk_train is not None:
         r_tr = to_numpy(risk_train, "risk_train").reshape(-1)
         survival = breslow_survival(r_tr, t_tr, e_tr, risk, times)

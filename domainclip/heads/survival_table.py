@@ -55,9 +55,7 @@ def read_csv(path: Path, what: str) -> pd.DataFrame:
 
 def _column(frame: pd.DataFrame, name: str, option: str, path: Path) -> pd.Series:
     if name not in frame.columns:
-        raise DataError(
-            f"{option} {name!r}: no such column in {path} (columns: {', '.join(map(str, frame.columns))})"
-        )
+        raise DataError(f"{option} {name!r}: no such column in {path} (columns: {', '.join(map(str, frame.columns))})")
     return frame[name]
 
 
@@ -65,15 +63,11 @@ def _numeric(series: pd.Series, path: Path) -> np.ndarray:
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
-        raise DataError(
-            f"{path} column {series.name!r}: missing or non-numeric values on lines {_lines(bad)}"
-        )
+        raise DataError(f"{path} column {series.name!r}: missing or non-numeric values on lines {_lines(bad)}")
     return values
 
 
-def _time_event(
-    frame: pd.DataFrame, path: Path, time_col: str, event_col: str
-) -> tuple[np.ndarray, np.ndarray]:
+def _time_event(frame: pd.DataFrame, path: Path, time_col: str, event_col: str) -> tuple[np.ndarray, np.ndarray]:
     time = _numeric(_column(frame, time_col, "--time-col", path), path)
     if (time < 0).any():
         raise DataError(f"{path} column {time_col!r}: negative times on lines {_lines(time < 0)}")
@@ -87,20 +81,13 @@ def _time_event(
         )
     if not (event == 1).any():
         raise DataError(
-            f"{path} column {event_col!r}: all {len(event)} samples are censored (no 1); "
-            "a Cox model needs events"
+            f"{path} column {event_col!r}: all {len(event)} samples are censored (no 1); a Cox model needs events"
         )
     return time, event == 1
 
 
 def _split(frame: pd.DataFrame, path: Path, split_col: str) -> np.ndarray:
-    split = (
-        _column(frame, split_col, "--split-col", path)
-        .astype(str)
-        .str.strip()
-        .str.lower()
-        .to_numpy()
-    )
+    split = _column(frame, split_col, "--split-col", path).astype(str).str.strip().str.lower().to_numpy()
     bad = ~np.isin(split, SPLITS)
     if bad.any():
         raise DataError(
@@ -124,28 +111,20 @@ def _features_from_file(path: Path, ids: pd.Series, id_col: str) -> tuple[np.nda
                 keys = list(handle.keys())
                 key = "image" if "image" in keys else keys[0] if len(keys) == 1 else None
                 if key is None:
-                    raise DataError(
-                        f"--features {path}: expected a tensor named 'image', found {keys}"
-                    )
+                    raise DataError(f"--features {path}: expected a tensor named 'image', found {keys}")
                 matrix = handle.get_tensor(key).astype(np.float64)
                 file_ids = [i for i in (handle.metadata() or {}).get("ids", "").split("\n") if i]
         except SafetensorError as exc:
             raise DataError(f"--features {path}: not a safetensors file ({exc})") from None
         if len(file_ids) != len(matrix):
-            raise DataError(
-                f"--features {path}: {len(matrix)} rows but {len(file_ids)} ids in the header metadata"
-            )
+            raise DataError(f"--features {path}: {len(matrix)} rows but {len(file_ids)} ids in the header metadata")
         names = [f"{key}_{j}" for j in range(matrix.shape[1])]
         by_id = pd.DataFrame(matrix, index=pd.Index(file_ids, dtype=str), columns=names)
     else:
         frame = read_csv(path, "--features")
         file_id = _column(frame, id_col, "--id-col", path).astype(str)
         names = [c for c in frame.columns if c != id_col]
-        matrix = (
-            np.column_stack([_numeric(frame[c], path) for c in names])
-            if names
-            else np.empty((len(frame), 0))
-        )
+        matrix = np.column_stack([_numeric(frame[c], path) for c in names]) if names else np.empty((len(frame), 0))
         by_id = pd.DataFrame(matrix, index=pd.Index(file_id, dtype=str), columns=names)
     if not names:
         raise DataError(f"--features {path}: no feature columns besides {id_col!r}")
@@ -174,9 +153,7 @@ def load_survival_table(
 ) -> SurvivalTable:
     """Read and check the table and its features; exactly one of ``feature_cols`` / ``features``."""
     if (feature_cols is None) == (features is None):
-        raise DataError(
-            "give either --feature-cols a,b,... or --features FILE --id-col ID (exactly one)"
-        )
+        raise DataError("give either --feature-cols a,b,... or --features FILE --id-col ID (exactly one)")
     frame = read_csv(table, "--table")
     if frame.empty:
         raise DataError(f"--table {table}: no rows")
@@ -185,14 +162,10 @@ def load_survival_table(
         names = [str(c) for c in feature_cols]
         if not names:
             raise DataError("--feature-cols: no column names given")
-        matrix = np.column_stack(
-            [_numeric(_column(frame, c, "--feature-cols", table), table) for c in names]
-        )
+        matrix = np.column_stack([_numeric(_column(frame, c, "--feature-cols", table), table) for c in names])
     else:
         if id_col is None:
-            raise DataError(
-                "--features needs --id-col, the column that joins the table to the feature file"
-            )
+            raise DataError("--features needs --id-col, the column that joins the table to the feature file")
         ids = _column(frame, id_col, "--id-col", table)
         duplicated = ids[ids.duplicated()].astype(str).unique().tolist()
         if duplicated:
@@ -232,14 +205,10 @@ def split_indices(
             f"the event needs at least {needed} of each (or give --split-col)"
         )
     rows = np.arange(len(table.time))
-    train, test = train_test_split(
-        rows, test_size=test_size, stratify=table.event, random_state=seed
-    )
+    train, test = train_test_split(rows, test_size=test_size, stratify=table.event, random_state=seed)
     valid = np.empty(0, dtype=int)
     if with_validation:
-        train, valid = train_test_split(
-            train, test_size=valid_size, stratify=table.event[train], random_state=seed
-        )
+        train, valid = train_test_split(train, test_size=valid_size, stratify=table.event[train], random_state=seed)
     return {"train": np.sort(train), "valid": np.sort(valid), "test": np.sort(test)}
 
 

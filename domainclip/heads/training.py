@@ -27,9 +27,7 @@ from torch import nn
 from domainclip.errors import DataError
 from domainclip.heads.inputs import ArrayLike, features_2d
 
-BatchLoss = Callable[
-    [nn.Module, torch.Tensor], torch.Tensor
-]  # (module, sample indices) -> scalar loss
+BatchLoss = Callable[[nn.Module, torch.Tensor], torch.Tensor]  # (module, sample indices) -> scalar loss
 ValidationLoss = Callable[[nn.Module], float]
 TargetLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, targets) -> scalar
 TargetReader = Callable[[ArrayLike, int, str], torch.Tensor]  # (y, n_rows, arg name) -> (n, k)
@@ -43,9 +41,7 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-def build_mlp(
-    in_dim: int, hidden: Sequence[int], out_dim: int, dropout: float = 0.0
-) -> nn.Sequential:
+def build_mlp(in_dim: int, hidden: Sequence[int], out_dim: int, dropout: float = 0.0) -> nn.Sequential:
     """Linear layers with GELU and dropout between them; ``hidden=()`` is a single linear layer.
 
     Returned as a plain ``nn.Sequential`` so it can also sit on top of an encoder for fine-tuning.
@@ -113,9 +109,7 @@ def train_minibatch(
         with torch.no_grad():
             current = float(val_loss(module))
         history.val_loss.append(current)
-        if math.isfinite(current) and (
-            best == math.inf or current < best - 1e-7 * max(1.0, abs(best))
-        ):
+        if math.isfinite(current) and (best == math.inf or current < best - 1e-7 * max(1.0, abs(best))):
             best, best_state, waited, history.best_epoch = (
                 current,
                 copy.deepcopy(module.state_dict()),
@@ -168,9 +162,7 @@ class MinibatchMLPHead:
     def _features(self, X: ArrayLike, name: str) -> np.ndarray:
         x = features_2d(X, name)
         if x.shape[1] != self.n_features_in_:
-            raise DataError(
-                f"{name}: {x.shape[1]} features, but the head was fitted on {self.n_features_in_}"
-            )
+            raise DataError(f"{name}: {x.shape[1]} features, but the head was fitted on {self.n_features_in_}")
         return x
 
     def _scaled(self, scaler: Any, X: ArrayLike, name: str) -> torch.Tensor:

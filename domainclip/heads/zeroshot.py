@@ -22,9 +22,7 @@ def fill_template(template: str, term: str) -> str:
     """``template`` with its single ``{...}`` field (``{}`` or ``{finding}``...) replaced by ``term``."""
     fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
     if len(fields) != 1:
-        raise ValueError(
-            f"template {template!r} must contain exactly one {{...}} field, found {len(fields)}"
-        )
+        raise ValueError(f"template {template!r} must contain exactly one {{...}} field, found {len(fields)}")
     return template.format(term) if fields[0] == "" else template.format(**{fields[0]: term})
 
 
@@ -53,16 +51,10 @@ def class_text_embeddings(
                 owner.append(c)
     embeddings = F.normalize(torch.as_tensor(encode_text(prompts)).float(), dim=-1)
     if embeddings.shape[0] != len(prompts):
-        raise ValueError(
-            f"encode_text returned {embeddings.shape[0]} embeddings for {len(prompts)} prompts"
-        )
+        raise ValueError(f"encode_text returned {embeddings.shape[0]} embeddings for {len(prompts)} prompts")
     index = torch.tensor(owner, device=embeddings.device)
-    sums = torch.zeros(len(classes), embeddings.shape[1], device=embeddings.device).index_add(
-        0, index, embeddings
-    )
-    return F.normalize(
-        sums, dim=-1
-    )  # the mean's direction: renormalising makes dividing by the count unnecessary
+    sums = torch.zeros(len(classes), embeddings.shape[1], device=embeddings.device).index_add(0, index, embeddings)
+    return F.normalize(sums, dim=-1)  # the mean's direction: renormalising makes dividing by the count unnecessary
 
 
 def _scale(logit_scale: float | torch.Tensor | Callable[[], torch.Tensor]) -> torch.Tensor:
@@ -88,8 +80,7 @@ def binary_zeroshot_probs(
     neg = F.normalize(torch.as_tensor(neg_emb).float().cpu(), dim=-1)
     if pos.shape != neg.shape or image.shape[-1] != pos.shape[-1]:
         raise ValueError(
-            f"shapes do not fit: image {tuple(image.shape)}, positive {tuple(pos.shape)}, "
-            f"negative {tuple(neg.shape)}"
+            f"shapes do not fit: image {tuple(image.shape)}, positive {tuple(pos.shape)}, negative {tuple(neg.shape)}"
         )
     return torch.sigmoid(_scale(logit_scale) * (image @ pos.T - image @ neg.T))
 
@@ -101,9 +92,7 @@ def mi_zero_topk(patch_logits: torch.Tensor, k: int) -> torch.Tensor:
     """
     logits = torch.as_tensor(patch_logits)
     if logits.ndim < 2 or logits.shape[-2] == 0:
-        raise ValueError(
-            f"patch_logits must be (..., n_instances >= 1, n_classes), got {tuple(logits.shape)}"
-        )
+        raise ValueError(f"patch_logits must be (..., n_instances >= 1, n_classes), got {tuple(logits.shape)}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     top = torch.topk(logits, min(k, logits.shape[-2]), dim=-2).values

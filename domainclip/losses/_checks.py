@@ -64,9 +64,7 @@ def check_finite(**tensors: torch.Tensor | float) -> None:
     device = next(iter(as_tensors.values())).device
     # A sum is finite iff every entry is (barring overflow, which the exact check below
     # clears): one cheap reduction per tensor instead of an elementwise mask.
-    sums = torch.stack(
-        [t.detach().sum(dtype=torch.float64).to(device) for t in as_tensors.values()]
-    )
+    sums = torch.stack([t.detach().sum(dtype=torch.float64).to(device) for t in as_tensors.values()])
     if bool(torch.isfinite(sums).all()):
         return
     for name, tensor in as_tensors.items():
@@ -97,18 +95,11 @@ def check_findings(findings: torch.Tensor, batch_size: int, num_findings: int | 
     """(B, K) floats in [0, 1] or NaN (unknown)."""
     expected = f"({batch_size}, {num_findings if num_findings is not None else 'K'})"
     if findings.ndim != 2 or findings.shape[0] != batch_size:
-        raise ValueError(
-            f"findings must have shape {expected} (one finding vector per sample), "
-            f"got {_shape(findings)}"
-        )
+        raise ValueError(f"findings must have shape {expected} (one finding vector per sample), got {_shape(findings)}")
     if num_findings is not None and findings.shape[1] != num_findings:
-        raise ValueError(
-            f"findings must have shape {expected} ({num_findings} findings), got {_shape(findings)}"
-        )
+        raise ValueError(f"findings must have shape {expected} ({num_findings} findings), got {_shape(findings)}")
     if not findings.is_floating_point():
-        raise ValueError(
-            f"findings must be a floating tensor (NaN marks unknown), got dtype {findings.dtype}"
-        )
+        raise ValueError(f"findings must be a floating tensor (NaN marks unknown), got dtype {findings.dtype}")
     bad = (findings < 0) | (findings > 1)  # False for NaN (unknown)
     if bad.any():
         row, col = (int(i) for i in bad.nonzero()[0])
@@ -122,8 +113,6 @@ def check_findings(findings: torch.Tensor, batch_size: int, num_findings: int | 
 def check_groups(groups: torch.Tensor, batch_size: int) -> None:
     """(B,) integer ids; equal ids mark samples that share a report."""
     if groups.ndim != 1 or groups.shape[0] != batch_size:
-        raise ValueError(
-            f"groups must have shape ({batch_size},) (one id per sample), got {_shape(groups)}"
-        )
+        raise ValueError(f"groups must have shape ({batch_size},) (one id per sample), got {_shape(groups)}")
     if groups.is_floating_point() or groups.is_complex() or groups.dtype == torch.bool:
         raise ValueError(f"groups must be an integer tensor, got dtype {groups.dtype}")

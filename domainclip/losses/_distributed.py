@@ -32,9 +32,7 @@ def resolve_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
     if world_size is None:
         world_size = dist.get_world_size() if initialised else 1
     if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(
-            f"rank must be in [0, world_size), got rank={rank}, world_size={world_size}"
-        )
+        raise ValueError(f"rank must be in [0, world_size), got rank={rank}, world_size={world_size}")
     if world_size > 1 and not initialised:
         raise RuntimeError(f"world_size={world_size} but torch.distributed is not initialised")
     return rank, world_size
@@ -95,9 +93,7 @@ def gather_no_grad(tensor: torch.Tensor, world_size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def all_reduce_(
-    tensor: torch.Tensor, op: dist.ReduceOp.RedOpType = dist.ReduceOp.SUM
-) -> torch.Tensor:
+def all_reduce_(tensor: torch.Tensor, op: dist.ReduceOp.RedOpType = dist.ReduceOp.SUM) -> torch.Tensor:
     """In-place all-reduce (no gradient), returned for chaining."""
     dist.all_reduce(tensor, op=op)
     return tensor

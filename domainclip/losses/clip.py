@@ -98,9 +98,7 @@ def infonce(
             (image_features, all_text_features, False),
             (text_features, all_image_features, True),
         ):
-            weights = (
-                targets.row_weights(rows, chunk_size, texts_as_rows) if soft_weight > 0 else None
-            )
+            weights = targets.row_weights(rows, chunk_size, texts_as_rows) if soft_weight > 0 else None
             lse, _, weighted = contrastive_logsumexp(
                 queries, keys, scale, columns=False, weights=weights, chunk_size=chunk_size
             )
@@ -119,9 +117,7 @@ def infonce(
         weights=weights,
         chunk_size=chunk_size,
     )
-    positive = (
-        2 * identity_weight * scale * (all_image_features * group_mean(all_text_features)).sum()
-    )
+    positive = 2 * identity_weight * scale * (all_image_features * group_mean(all_text_features)).sum()
     if weighted is not None:
         positive = positive + soft_weight * weighted
     return (lse_rows.mean() + lse_cols.mean()) / 2 - positive / (2 * n)
@@ -170,9 +166,7 @@ class ClipLoss(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         check_features(image_features, text_features)
         check_scale("logit_scale", logit_scale)
-        check_finite(
-            image_features=image_features, text_features=text_features, logit_scale=logit_scale
-        )
+        check_finite(image_features=image_features, text_features=text_features, logit_scale=logit_scale)
         dtype = compute_dtype(image_features, text_features)
         image = image_features.to(dtype)
         return image, text_features.to(dtype), as_scalar(logit_scale, image)
@@ -225,9 +219,7 @@ class ClipLoss(nn.Module):
         return {"contrastive_loss": loss} if output_dict else loss
 
 
-def gather_targets_inputs(
-    *tensors: torch.Tensor | None, world_size: int
-) -> tuple[torch.Tensor | None, ...]:
+def gather_targets_inputs(*tensors: torch.Tensor | None, world_size: int) -> tuple[torch.Tensor | None, ...]:
     """Per-sample target inputs (findings, group ids) of all ranks, so that every rank builds
     the global target matrix; ``None`` stays ``None``."""
     if world_size == 1:

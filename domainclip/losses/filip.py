@@ -33,8 +33,7 @@ from .tiled import _spans
 def _check_tokens(name: str, tokens: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if tokens.ndim != 3 or not tokens.is_floating_point():
         raise ValueError(
-            f"{name} must be a floating (batch, tokens, dim) tensor, "
-            f"got {tuple(tokens.shape)} {tokens.dtype}"
+            f"{name} must be a floating (batch, tokens, dim) tensor, got {tuple(tokens.shape)} {tokens.dtype}"
         )
     mask_name = name.replace("tokens", "mask")
     if mask is None:
@@ -72,17 +71,11 @@ def token_similarities(
         x = image_tokens[rows]
         for cols in _spans(text_tokens.shape[0], chunk_size):
             y = text_tokens[cols]
-            sim = (x.reshape(-1, dim) @ y.reshape(-1, dim).T).view(
-                x.shape[0], x.shape[1], y.shape[0], y.shape[1]
-            )
+            sim = (x.reshape(-1, dim) @ y.reshape(-1, dim).T).view(x.shape[0], x.shape[1], y.shape[0], y.shape[1])
             if image_to_text:
                 sim.masked_fill_(~text_mask[None, None, cols], float("-inf"))
-                best_text = sim.max(
-                    dim=3
-                ).values  # (ci, Ti, cj); finite: every text has a valid token
-                block_i2t.append(
-                    (best_text * image_weight[rows, :, None]).sum(dim=1) / image_counts[rows, None]
-                )
+                best_text = sim.max(dim=3).values  # (ci, Ti, cj); finite: every text has a valid token
+                block_i2t.append((best_text * image_weight[rows, :, None]).sum(dim=1) / image_counts[rows, None])
             if text_to_image:
                 sim.masked_fill_(~image_mask[rows, :, None, None], float("-inf"))
                 best_image = sim.max(dim=1).values  # (ci, cj, Tt); -inf on padded text tokens
@@ -135,10 +128,7 @@ class FilipLoss(nn.Module):
         """Loss for (B, T_i, D) image and (B, T_t, D) text tokens; masks are True on real tokens."""
         image_mask = _check_tokens("image_tokens", image_tokens, image_mask)
         text_mask = _check_tokens("text_tokens", text_tokens, text_mask)
-        if (
-            image_tokens.shape[0] != text_tokens.shape[0]
-            or image_tokens.shape[2] != text_tokens.shape[2]
-        ):
+        if image_tokens.shape[0] != text_tokens.shape[0] or image_tokens.shape[2] != text_tokens.shape[2]:
             raise ValueError(
                 f"image_tokens and text_tokens must have the same batch size and width, got "
                 f"image_tokens {tuple(image_tokens.shape)} and "
@@ -192,7 +182,4 @@ class FilipLoss(nn.Module):
             image_to_text, text_to_image = token_similarities(
                 all_image, all_image_mask, all_text, all_text_mask, chunk_size=self.chunk_size
             )
-        return (
-            F.cross_entropy(scale * image_to_text, labels)
-            + F.cross_entropy(scale * text_to_image.T, labels)
-        ) / 2
+        return (F.cross_entropy(scale * image_to_text, labels) + F.cross_entropy(scale * text_to_image.T, labels)) / 2

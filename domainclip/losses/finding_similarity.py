@@ -114,9 +114,7 @@ class FindingSimilarity:
             dot, inverse_norms = dot.T, inverse_norms.T
         else:
             dot, inverse_norms = self._both_partial(rows, cols)
-        return torch.addcmul(
-            offset, dot, inverse_norms, value=1 / temperature, out=dot if out is None else out
-        )
+        return torch.addcmul(offset, dot, inverse_norms, value=1 / temperature, out=dot if out is None else out)
 
     def _both_partial(self, rows: slice, cols: slice) -> tuple[torch.Tensor, torch.Tensor]:
         """Over the joint findings J of each pair: x . y + normal_x(J) normal_y(J), and 1 / the norms."""

@@ -33,9 +33,7 @@ from ._distributed import all_reduce_, resolve_world
 
 
 @torch.no_grad()
-def sinkhorn_knopp(
-    scores: torch.Tensor, epsilon: float, iterations: int, world_size: int = 1
-) -> torch.Tensor:
+def sinkhorn_knopp(scores: torch.Tensor, epsilon: float, iterations: int, world_size: int = 1) -> torch.Tensor:
     """Balanced soft assignments (B, K) of samples to prototypes; each row sums to 1.
 
     ``scores`` are this rank's (B, K) similarities; with ``world_size > 1`` the
@@ -115,17 +113,9 @@ class PrototypeLoss(nn.Module):
             prototypes = F.normalize(self.prototypes.to(dtype), dim=1)
             image_scores = F.normalize(image_features.to(dtype), dim=1) @ prototypes.T
             text_scores = F.normalize(text_features.to(dtype), dim=1) @ prototypes.T
-            image_assign = sinkhorn_knopp(
-                image_scores, self.epsilon, self.sinkhorn_iterations, world_size
-            )
-            text_assign = sinkhorn_knopp(
-                text_scores, self.epsilon, self.sinkhorn_iterations, world_size
-            )
-            image_predicts = (
-                text_assign * F.log_softmax(image_scores / self.temperature, dim=1)
-            ).sum(dim=1)
-            text_predicts = (
-                image_assign * F.log_softmax(text_scores / self.temperature, dim=1)
-            ).sum(dim=1)
+            image_assign = sinkhorn_knopp(image_scores, self.epsilon, self.sinkhorn_iterations, world_size)
+            text_assign = sinkhorn_knopp(text_scores, self.epsilon, self.sinkhorn_iterations, world_size)
+            image_predicts = (text_assign * F.log_softmax(image_scores / self.temperature, dim=1)).sum(dim=1)
+            text_predicts = (image_assign * F.log_softmax(text_scores / self.temperature, dim=1)).sum(dim=1)
             loss = -(image_predicts.mean() + text_predicts.mean()) / 2
         return {"prototype_loss": loss} if output_dict else loss

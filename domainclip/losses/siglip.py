@@ -117,9 +117,7 @@ class SigLipLoss(nn.Module):
         if world_size == 1:
             return
         if self.dist_impl == "gather":
-            for other, chunk in enumerate(
-                gather_with_grad(text, rank, world_size).chunk(world_size)
-            ):
+            for other, chunk in enumerate(gather_with_grad(text, rank, world_size).chunk(world_size)):
                 if other != rank:
                     yield chunk
             return

@@ -76,9 +76,7 @@ class SoftLabelClipLoss(ClipLoss):
     ) -> SoftTargets | None:
         if findings is None and groups is None:
             return None
-        findings, groups, text_findings = gather_targets_inputs(
-            findings, groups, text_findings, world_size=world_size
-        )
+        findings, groups, text_findings = gather_targets_inputs(findings, groups, text_findings, world_size=world_size)
         return SoftTargets(
             findings,
             groups,

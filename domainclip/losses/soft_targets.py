@@ -74,18 +74,14 @@ class SoftTargets:
             raise ValueError("SoftTargets needs findings or groups")
         self._size, self._dtype, self._device = reference.shape[0], dtype, reference.device
         if groups is not None:
-            _, self._group_index, counts = torch.unique(
-                groups, return_inverse=True, return_counts=True
-            )
+            _, self._group_index, counts = torch.unique(groups, return_inverse=True, return_counts=True)
             self._group_size = counts.to(dtype)
         if text_findings is not None and findings is None:
             raise ValueError("text_findings needs the images' findings too")
         self._similarity = self._text_similarity = None
         if findings is not None:  # rows: images, columns: texts; and the transposed view
             self._similarity = FindingSimilarity(findings, dtype, columns=text_findings)
-            self._text_similarity = (
-                self._similarity if text_findings is None else self._similarity.transposed()
-            )
+            self._text_similarity = self._similarity if text_findings is None else self._similarity.transposed()
 
     @property
     def _same_vectors(self) -> bool:
@@ -132,17 +128,13 @@ class SoftTargets:
     def _dense_kernel(self, rows: slice, texts_as_rows: bool = False) -> torch.Tensor:
         """``kernel[rows, :]`` as one tensor, filled in row blocks: fresh (B, B) temporaries
         cost page faults comparable to the arithmetic, small blocks are reused by malloc."""
-        out = torch.empty(
-            (rows.stop - rows.start, self._size), dtype=self._dtype, device=self._device
-        )
+        out = torch.empty((rows.stop - rows.start, self._size), dtype=self._dtype, device=self._device)
         for block in _spans(rows.stop - rows.start, _BLOCK_ROWS):
             shifted = slice(rows.start + block.start, rows.start + block.stop)
             self.kernel(shifted, slice(0, self._size), out=out[block], texts_as_rows=texts_as_rows)
         return out
 
-    def inverse_row_sums(
-        self, rows: slice, chunk_size: int, texts_as_rows: bool = False
-    ) -> torch.Tensor:
+    def inverse_row_sums(self, rows: slice, chunk_size: int, texts_as_rows: bool = False) -> torch.Tensor:
         """``1 / sum_j kernel[i, j]`` for the given rows, over all columns, tile by tile."""
         total = torch.zeros(rows.stop - rows.start, dtype=self._dtype, device=self._device)
         for part in _spans(rows.stop - rows.start, chunk_size):
@@ -151,9 +143,7 @@ class SoftTargets:
                 total[part] += self.kernel(shifted, cols, texts_as_rows=texts_as_rows).sum(dim=1)
         return total.reciprocal_()
 
-    def row_weights(
-        self, rows: slice, chunk_size: int | None, texts_as_rows: bool = False
-    ) -> WeightTiles:
+    def row_weights(self, rows: slice, chunk_size: int | None, texts_as_rows: bool = False) -> WeightTiles:
         """Tiles of ``P[rows, :]`` (image rows over texts, or text rows over images) for a
         local-loss rank; tile rows are relative to ``rows``."""
         if chunk_size is None:
@@ -184,9 +174,7 @@ class SoftTargets:
             return lambda _rows, _cols: dense
         inverse = self.inverse_row_sums(everything, chunk_size)
         inverse_columns = (
-            inverse
-            if self._same_vectors
-            else self.inverse_row_sums(everything, chunk_size, texts_as_rows=True)
+            inverse if self._same_vectors else self.inverse_row_sums(everything, chunk_size, texts_as_rows=True)
         )
 
         def tile(rows: slice, cols: slice) -> torch.Tensor:

@@ -76,9 +76,7 @@ class _DenseLogSumExp(torch.autograd.Function):
     def backward(ctx, grad_rows, grad_cols, grad_weighted):
         a, b, scale = ctx.saved_tensors
         if ctx.buffers is None:
-            raise RuntimeError(
-                "contrastive_logsumexp: backward called twice (retain_graph is not supported)"
-            )
+            raise RuntimeError("contrastive_logsumexp: backward called twice (retain_graph is not supported)")
         exp_rows, row_sums, exp_cols, col_sums, w = ctx.buffers
         ctx.buffers = None
         # dLoss/dZ = g_row * softmax over rows + g_col * softmax over columns + g_w * W, in place.
@@ -137,9 +135,7 @@ class _TiledLogSumExp(torch.autograd.Function):
     def backward(ctx, grad_rows, grad_cols, grad_weighted):
         a, b, scale, lse_rows, lse_cols = ctx.saved_tensors
         sum_gb = torch.zeros_like(a) if _needs_a(ctx) else None  # sum over column tiles of G @ b
-        sum_ga = (
-            torch.zeros_like(b) if ctx.needs_input_grad[1] else None
-        )  # over row tiles of G.T @ a
+        sum_ga = torch.zeros_like(b) if ctx.needs_input_grad[1] else None  # over row tiles of G.T @ a
         row_spans, col_spans = ctx.spans
         for rows in row_spans:
             a_rows = a[rows]

@@ -41,9 +41,7 @@ class Projection(nn.Module):
 
 
 class DomainCLIP(nn.Module):
-    def __init__(
-        self, image_encoder: ViTEncoder, text_tower: TextTower, embed_dim: int = 128
-    ) -> None:
+    def __init__(self, image_encoder: ViTEncoder, text_tower: TextTower, embed_dim: int = 128) -> None:
         super().__init__()
         self.image_encoder = image_encoder
         self.text_tower = text_tower
@@ -61,15 +59,11 @@ class DomainCLIP(nn.Module):
         features = self.image_projection(self.image_encoder(images))
         return F.normalize(features, dim=-1) if normalize else features
 
-    def encode_text(
-        self, texts: Sequence[str] | dict[str, torch.Tensor], normalize: bool = True
-    ) -> torch.Tensor:
+    def encode_text(self, texts: Sequence[str] | dict[str, torch.Tensor], normalize: bool = True) -> torch.Tensor:
         """Strings (tokenized here) or a ``tokenize`` dict -> ``(B, embed_dim)``."""
         batch = texts if isinstance(texts, dict) else self.text_tower.tokenize(texts)
         features = self.text_projection(
-            self.text_tower(
-                batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device)
-            )
+            self.text_tower(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
         )
         return F.normalize(features, dim=-1) if normalize else features
 
@@ -79,9 +73,7 @@ class DomainCLIP(nn.Module):
         """Normalised features of both towers and the logit-scale multiplier (what the losses take)."""
         return {
             "image_features": self.encode_image(images),
-            "text_features": self.encode_text(
-                {"input_ids": input_ids, "attention_mask": attention_mask}
-            ),
+            "text_features": self.encode_text({"input_ids": input_ids, "attention_mask": attention_mask}),
             "logit_scale": self.logit_scale(),
         }
 
@@ -91,6 +83,4 @@ class DomainCLIP(nn.Module):
 
     def no_weight_decay(self) -> set[str]:
         """Full parameter names that get no weight decay (timm convention)."""
-        return {f"image_encoder.{n}" for n in self.image_encoder.no_weight_decay()} | {
-            "logit_scale.log_scale"
-        }
+        return {f"image_encoder.{n}" for n in self.image_encoder.no_weight_decay()} | {"logit_scale.log_scale"}

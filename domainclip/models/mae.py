@@ -32,9 +32,7 @@ class MAEDecoder(nn.Module):
     ) -> None:
         super().__init__()
         if hidden_size % heads:
-            raise ValueError(
-                f"decoder hidden_size {hidden_size} is not divisible by decoder heads {heads}"
-            )
+            raise ValueError(f"decoder hidden_size {hidden_size} is not divisible by decoder heads {heads}")
         self.embed = nn.Linear(encoder.hidden_size, hidden_size)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, hidden_size))
         self.position_embeddings = sincos_position_embedding(encoder.grid, hidden_size)
@@ -80,9 +78,7 @@ class MaskedAutoencoder(nn.Module):
             raise ValueError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
         self.encoder = encoder
         mlp_ratio = float(encoder.config()["mlp_ratio"])
-        self.decoder = MAEDecoder(
-            encoder, decoder_hidden_size, decoder_depth, decoder_heads, mlp_ratio
-        )
+        self.decoder = MAEDecoder(encoder, decoder_hidden_size, decoder_depth, decoder_heads, mlp_ratio)
         self.mask_ratio = mask_ratio
         self.norm_pix_loss = norm_pix_loss
 
@@ -103,9 +99,7 @@ class MaskedAutoencoder(nn.Module):
             target = (target - mean) / (var + 1e-6).sqrt()
         return target
 
-    def reconstruction_loss(
-        self, pred: torch.Tensor, images: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
+    def reconstruction_loss(self, pred: torch.Tensor, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean squared error over hidden patches only (visible ones are free to copy)."""
         per_patch = (pred.float() - self.targets(images)).pow(2).mean(dim=-1)
         return (per_patch * mask).sum() / mask.sum()

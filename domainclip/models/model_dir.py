@@ -43,9 +43,7 @@ def _as_json_dict(value: Any, argument: str) -> dict[str, Any]:
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
     if not isinstance(value, dict):
-        raise TypeError(
-            f"{argument} must be a dict (or pydantic model), got {type(value).__name__}"
-        )
+        raise TypeError(f"{argument} must be a dict (or pydantic model), got {type(value).__name__}")
     try:
         return json.loads(json.dumps(value))
     except (TypeError, ValueError) as err:
@@ -100,9 +98,7 @@ def save_model_dir(
     model.text_tower.save(path / TEXT_DIR)
     write_safetensors(model.state_dict(), path / WEIGHTS_FILE, {"domain": domain})
     (path / PREPROCESS_FILE).write_text(json.dumps(preprocess, indent=2) + "\n")
-    (path / CONFIG_FILE).write_text(
-        json.dumps(config, indent=2) + "\n"
-    )  # last: marks the directory complete
+    (path / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")  # last: marks the directory complete
     return path
 
 
@@ -126,10 +122,7 @@ def _build_from_config(config: dict[str, Any], root: Path) -> DomainCLIP:
     where = root / CONFIG_FILE
     if config.get("format") != FORMAT:
         raise CheckpointError(f"{where}: 'format' is {config.get('format')!r}, expected {FORMAT!r}")
-    if (
-        not isinstance(config.get("format_version"), int)
-        or config["format_version"] > FORMAT_VERSION
-    ):
+    if not isinstance(config.get("format_version"), int) or config["format_version"] > FORMAT_VERSION:
         raise CheckpointError(
             f"{where}: format_version {config.get('format_version')!r} is not one this domainclip reads"
             f" (up to {FORMAT_VERSION})"
@@ -138,9 +131,7 @@ def _build_from_config(config: dict[str, Any], root: Path) -> DomainCLIP:
     try:
         encoder = ViTEncoder(**_require(config, "image_encoder", where))
     except (TypeError, ValueError) as err:
-        raise CheckpointError(
-            f"{where}: 'image_encoder' does not describe a ViTEncoder ({err})"
-        ) from err
+        raise CheckpointError(f"{where}: 'image_encoder' does not describe a ViTEncoder ({err})") from err
     try:
         tower = TextTower.from_architecture_dir(
             root / text.get("dir", TEXT_DIR),
@@ -198,9 +189,7 @@ class LoadedModel:
         image = torch.as_tensor(self.preprocessor(Path(path))).float()
         expected = (self.model.image_encoder.in_channels, *self.model.image_encoder.img_size)
         if tuple(image.shape) != expected:
-            raise DataError(
-                f"{path}: preprocessed to shape {tuple(image.shape)}, the model expects {expected}"
-            )
+            raise DataError(f"{path}: preprocessed to shape {tuple(image.shape)}, the model expects {expected}")
         return image
 
     @torch.no_grad()
@@ -227,17 +216,13 @@ class LoadedModel:
                 for i in range(0, len(paths), batch_size)
             )
         out = [
-            self.model.encode_image(chunk.to(self.device).float(), normalize=normalize)
-            .float()
-            .cpu()
+            self.model.encode_image(chunk.to(self.device).float(), normalize=normalize).float().cpu()
             for chunk in chunks
         ]
         return torch.cat(out) if out else torch.empty(0, self.model.embed_dim)
 
     @torch.no_grad()
-    def encode_text(
-        self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True
-    ) -> torch.Tensor:
+    def encode_text(self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True) -> torch.Tensor:
         """Embeddings ``(N, embed_dim)`` on CPU, float32."""
         if isinstance(texts, str):
             raise TypeError("encode_text expects a list of strings, got a single string")
@@ -254,20 +239,12 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> LoadedMo
     root = Path(path)
     if not root.is_dir():
         raise CheckpointError(f"{root}: model directory not found")
-    missing = [
-        name
-        for name in (CONFIG_FILE, WEIGHTS_FILE, PREPROCESS_FILE, TEXT_DIR)
-        if not (root / name).exists()
-    ]
+    missing = [name for name in (CONFIG_FILE, WEIGHTS_FILE, PREPROCESS_FILE, TEXT_DIR) if not (root / name).exists()]
     if missing:
-        raise CheckpointError(
-            f"{root}: not a complete model directory; missing {', '.join(missing)}"
-        )
+        raise CheckpointError(f"{root}: not a complete model directory; missing {', '.join(missing)}")
     config = _read_json(root / CONFIG_FILE)
     preprocess = _read_json(root / PREPROCESS_FILE)
     model = _build_from_config(config, root)
     load_state_dict_strict(model, read_safetensors(root / WEIGHTS_FILE), str(root / WEIGHTS_FILE))
     domain = str(_require(config, "domain", root / CONFIG_FILE))
-    return LoadedModel(
-        model.to(device), domain=domain, preprocess_config=preprocess, config=config, path=root
-    )
+    return LoadedModel(model.to(device), domain=domain, preprocess_config=preprocess, config=config, path=root)

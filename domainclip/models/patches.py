@@ -17,14 +17,10 @@ import torch
 def grid_shape(image_size: Sequence[int], patch_size: Sequence[int]) -> tuple[int, ...]:
     """Number of patches along each spatial axis; the sizes must divide exactly."""
     if len(image_size) != len(patch_size):
-        raise ValueError(
-            f"image size {tuple(image_size)} and patch size {tuple(patch_size)} differ in rank"
-        )
+        raise ValueError(f"image size {tuple(image_size)} and patch size {tuple(patch_size)} differ in rank")
     for size, patch in zip(image_size, patch_size):
         if patch <= 0 or size % patch:
-            raise ValueError(
-                f"image size {tuple(image_size)} is not divisible by patch size {tuple(patch_size)}"
-            )
+            raise ValueError(f"image size {tuple(image_size)} is not divisible by patch size {tuple(patch_size)}")
     return tuple(size // patch for size, patch in zip(image_size, patch_size))
 
 
@@ -32,9 +28,7 @@ def patchify(images: torch.Tensor, patch_size: Sequence[int]) -> torch.Tensor:
     """``(B, C, *S)`` -> ``(B, N, prod(patch_size) * C)``."""
     dims = len(patch_size)
     if images.ndim != dims + 2:
-        raise ValueError(
-            f"expected a (B, C, {dims} spatial) tensor, got shape {tuple(images.shape)}"
-        )
+        raise ValueError(f"expected a (B, C, {dims} spatial) tensor, got shape {tuple(images.shape)}")
     batch, channels, *spatial = images.shape
     grid = grid_shape(spatial, patch_size)
     split: list[int] = []
@@ -46,9 +40,7 @@ def patchify(images: torch.Tensor, patch_size: Sequence[int]) -> torch.Tensor:
     return x.permute(order).reshape(batch, math.prod(grid), math.prod(patch_size) * channels)
 
 
-def unpatchify(
-    patches: torch.Tensor, patch_size: Sequence[int], grid: Sequence[int], channels: int
-) -> torch.Tensor:
+def unpatchify(patches: torch.Tensor, patch_size: Sequence[int], grid: Sequence[int], channels: int) -> torch.Tensor:
     """Inverse of :func:`patchify`: ``(B, N, prod(patch_size) * C)`` -> ``(B, C, *S)``."""
     dims = len(patch_size)
     batch = patches.shape[0]

@@ -24,12 +24,8 @@ def sincos_position_embedding(grid: Sequence[int], width: int) -> nn.Parameter:
     step = 4 if spatial_dims == 2 else 6
     usable = width - width % step
     if usable == 0:
-        raise ValueError(
-            f"width {width} is too small for a {spatial_dims}D sin-cos embedding (needs >= {step})"
-        )
-    with (
-        warnings.catch_warnings()
-    ):  # MONAI calls torch.meshgrid without `indexing` ('ij' is what it means)
+        raise ValueError(f"width {width} is too small for a {spatial_dims}D sin-cos embedding (needs >= {step})")
+    with warnings.catch_warnings():  # MONAI calls torch.meshgrid without `indexing` ('ij' is what it means)
         warnings.simplefilter("ignore", UserWarning)
         table = build_sincos_position_embedding(list(grid), usable, spatial_dims).detach()
     if usable < width:

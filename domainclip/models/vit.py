@@ -42,8 +42,7 @@ def build_blocks(
     """Pre-norm transformer blocks (shared by the encoder and the MAE decoder)."""
     rates = torch.linspace(0.0, drop_path_rate, depth).tolist() if depth else []
     return nn.ModuleList(
-        Block(width, heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=rate, norm_layer=nn.LayerNorm)
-        for rate in rates
+        Block(width, heads, mlp_ratio, qkv_bias=qkv_bias, drop_path=rate, norm_layer=nn.LayerNorm) for rate in rates
     )
 
 
@@ -170,9 +169,7 @@ class ViTEncoder(nn.Module):
             )
         return self.patch_embedding(images)
 
-    def forward_tokens(
-        self, images: torch.Tensor, visible_ids: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward_tokens(self, images: torch.Tensor, visible_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Normalised tokens ``(B, 1 + n, hidden)``: CLS first, then the patches.
 
         With ``visible_ids`` ``(B, n)`` only those patches enter the transformer

@@ -49,9 +49,7 @@ def write_safetensors(
     return path
 
 
-def load_state_dict_strict(
-    module: nn.Module, state: Mapping[str, torch.Tensor], source: str
-) -> None:
+def load_state_dict_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
     """Copy ``state`` into ``module``; any missing, unexpected or mis-shaped tensor is an error.
 
     ``source`` names where the tensors came from (a file) for the message.
@@ -78,9 +76,7 @@ def load_state_dict_strict(
 
 def save_encoder_weights(encoder: nn.Module, path: str | Path) -> Path:
     """Write the encoder's own tensors (names without prefix) as safetensors."""
-    return write_safetensors(
-        encoder.state_dict(), path, {"content": f"{type(encoder).__name__} weights"}
-    )
+    return write_safetensors(encoder.state_dict(), path, {"content": f"{type(encoder).__name__} weights"})
 
 
 def load_encoder_weights(
@@ -113,9 +109,7 @@ _MONAI_BLOCK_RENAMES = {
 _MONAI_NOT_ENCODER = re.compile(
     r"^(decoder_|mask_tokens|classification_head\.)|^blocks\.\d+\.(norm_cross_attn|cross_attn)\."
 )
-_MONAI_FINAL_NORM = re.compile(
-    r"^blocks\.(\d+)\.(weight|bias)$"
-)  # the LayerNorm closing MAE's nn.Sequential
+_MONAI_FINAL_NORM = re.compile(r"^blocks\.(\d+)\.(weight|bias)$")  # the LayerNorm closing MAE's nn.Sequential
 
 
 def encoder_state_from_monai(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -30,8 +30,10 @@ def load_records(recipe: Recipe, check: bool = True, fill_cache: bool = False) -
     domain = get_domain(recipe.domain)
     layouts = domain.layouts()
     if recipe.data.layout not in layouts:
-        raise RecipeError(f"data.layout: unknown layout {recipe.data.layout!r} for domain {recipe.domain!r}; "
-                          f"expected one of {sorted(layouts)}")
+        raise RecipeError(
+            f"data.layout: unknown layout {recipe.data.layout!r} for domain {recipe.domain!r}; "
+            f"expected one of {sorted(layouts)}"
+        )
     records = layouts[recipe.data.layout](recipe.data)
     if not check:
         return records, []
@@ -53,7 +55,9 @@ def checked_records(recipe: Recipe, run_dir: Path | None) -> list[Record]:
     if problems and not recipe.data.skip_bad_rows:
         raise DataError(
             f"{len(problems)} bad row(s) in the data of this recipe; fix them, or set data.skip_bad_rows=true "
-            "to skip them", problems)
+            "to skip them",
+            problems,
+        )
     if problems:
         log.warning("skipping %d bad row(s)", len(problems))
         if run_dir is not None:

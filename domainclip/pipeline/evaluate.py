@@ -22,8 +22,13 @@ from domainclip.pipeline.stages import group_ids
 log = logging.getLogger(__name__)
 
 
-def zeroshot_probabilities(loaded, image_emb: torch.Tensor, findings: list[str], prompts: dict[str, list[str]],
-                           templates: list[tuple[str, str]]) -> np.ndarray:
+def zeroshot_probabilities(
+    loaded,
+    image_emb: torch.Tensor,
+    findings: list[str],
+    prompts: dict[str, list[str]],
+    templates: list[tuple[str, str]],
+) -> np.ndarray:
     """(N, K) probability of each finding: softmax over the positive / negative prompt ensembles
     (templates x the finding's prompt terms; a finding not in ``prompts`` is prompted by its name)."""
     from domainclip.heads.zeroshot import binary_zeroshot_probs, class_text_embeddings
@@ -39,8 +44,9 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def auc_metrics(prefix: str, probs: np.ndarray, labels: np.ndarray, names: list[str],
-                plots: Path | None) -> dict[str, Any]:
+def auc_metrics(
+    prefix: str, probs: np.ndarray, labels: np.ndarray, names: list[str], plots: Path | None
+) -> dict[str, Any]:
     """``{prefix}.auc.<finding>`` and ``{prefix}.auc_mean``; findings whose labels are constant on this split
     (or missing from ``probs``, NaN column) are skipped and listed in ``{prefix}.skipped_constant_labels``."""
     from sklearn.metrics import roc_auc_score, roc_curve
@@ -64,8 +70,9 @@ def auc_metrics(prefix: str, probs: np.ndarray, labels: np.ndarray, names: list[
     return out
 
 
-def linear_probe_probabilities(train_emb: np.ndarray, train_labels: np.ndarray, test_emb: np.ndarray,
-                               seed: int = 0) -> np.ndarray:
+def linear_probe_probabilities(
+    train_emb: np.ndarray, train_labels: np.ndarray, test_emb: np.ndarray, seed: int = 0
+) -> np.ndarray:
     """(n_test, K) probabilities of a logistic-regression probe per finding on frozen image embeddings.
 
     Why: zero-shot AUC mixes what the image tower saw with how the text tower words it; the probe,
@@ -117,8 +124,9 @@ def report_retrieval_metrics(image_emb: torch.Tensor, text_emb: torch.Tensor, re
     return {f"retrieval.{k}": v for k, v in retrieval_metrics(sims, retrieval_positives(records)).items()}
 
 
-def survival_metrics_for(features: dict[str, np.ndarray], records: dict[str, list[Record]], out_dir: Path,
-                         prefix: str) -> dict[str, Any]:
+def survival_metrics_for(
+    features: dict[str, np.ndarray], records: dict[str, list[Record]], out_dir: Path, prefix: str
+) -> dict[str, Any]:
     """Cox head on ``features`` per split; metrics on the test split prefixed with ``prefix``."""
     from domainclip.heads.survival import fit_evaluate_survival
 
@@ -127,35 +135,61 @@ def survival_metrics_for(features: dict[str, np.ndarray], records: dict[str, lis
         return np.array([r.time for r in rs], dtype=np.float64), np.array([r.event for r in rs], dtype=np.int64)
 
     (t_tr, e_tr), (t_va, e_va), (t_te, e_te) = te("train"), te("valid"), te("test")
-    result = fit_evaluate_survival(features["train"], t_tr, e_tr, features["valid"], t_va, e_va,
-                                   features["test"], t_te, e_te, out_dir=out_dir, penalty=1e-2)
+    result = fit_evaluate_survival(
+        features["train"],
+        t_tr,
+        e_tr,
+        features["valid"],
+        t_va,
+        e_va,
+        features["test"],
+        t_te,
+        e_te,
+        out_dir=out_dir,
+        penalty=1e-2,
+    )
     return {f"{prefix}.{k}": v for k, v in result.items() if isinstance(v, (int, float))}
 
 
-def evaluate_splits(loaded, datasets: dict[str, Any], records: dict[str, list[Record]],
-                    findings: dict[str, Findings], plots: Path, batch_size: int = 8, survival: bool = True,
-                    zeroshot: bool = True, retrieval: bool = True, eval_split: str = "test",
-                    linear_probe: bool = True) -> dict[str, Any]:
+def evaluate_splits(
+    loaded,
+    datasets: dict[str, Any],
+    records: dict[str, list[Record]],
+    findings: dict[str, Findings],
+    plots: Path,
+    batch_size: int = 8,
+    survival: bool = True,
+    zeroshot: bool = True,
+    retrieval: bool = True,
+    eval_split: str = "test",
+    linear_probe: bool = True,
+) -> dict[str, Any]:
     """Embed every split once, then run zero-shot, linear probe, retrieval and survival on them."""
     from domainclip.pipeline.embedding import embed_images, embed_texts
 
     plots.mkdir(parents=True, exist_ok=True)
     needed = (["train", "valid"] if survival else ["train"] if linear_probe else []) + [eval_split]
-    image_emb = {s: embed_images(loaded, datasets[s], batch_size, f"embedding {s} images")
-                 for s in dict.fromkeys(needed) if records.get(s)}
+    image_emb = {
+        s: embed_images(loaded, datasets[s], batch_size, f"embedding {s} images")
+        for s in dict.fromkeys(needed)
+        if records.get(s)
+    }
     test_records, test_findings = records[eval_split], findings[eval_split]
     metrics: dict[str, Any] = {"evaluate.split": eval_split, "evaluate.n": len(test_records)}
     if zeroshot:
-        probs = zeroshot_probabilities(loaded, image_emb[eval_split], test_findings.names, test_findings.prompts,
-                                       test_findings.templates)
+        probs = zeroshot_probabilities(
+            loaded, image_emb[eval_split], test_findings.names, test_findings.prompts, test_findings.templates
+        )
         metrics.update(auc_metrics("zeroshot", probs, test_findings.labels_for_eval(), test_findings.names, plots))
     if linear_probe and records.get("train"):
         probe_dir = plots / "linear_probe"
         probe_dir.mkdir(exist_ok=True)
-        probs = linear_probe_probabilities(image_emb["train"].numpy(), findings["train"].labels_for_eval(),
-                                           image_emb[eval_split].numpy())
-        metrics.update(auc_metrics("linear_probe", probs, test_findings.labels_for_eval(), test_findings.names,
-                                   probe_dir))
+        probs = linear_probe_probabilities(
+            image_emb["train"].numpy(), findings["train"].labels_for_eval(), image_emb[eval_split].numpy()
+        )
+        metrics.update(
+            auc_metrics("linear_probe", probs, test_findings.labels_for_eval(), test_findings.names, probe_dir)
+        )
     if retrieval:
         text_emb = embed_texts(loaded, [r.report for r in test_records])
         metrics.update(report_retrieval_metrics(image_emb[eval_split], text_emb, test_records))
@@ -164,8 +198,7 @@ def evaluate_splits(loaded, datasets: dict[str, Any], records: dict[str, list[Re
         split_records = {"train": records["train"], "valid": records["valid"], "test": test_records}
         emb = {s: image_emb[s if s != "test" else eval_split].numpy() for s in split_records}
         metrics.update(survival_metrics_for(emb, split_records, plots, "survival"))
-        truth = {s: np.nan_to_num(findings[s if s != "test" else eval_split].labels_for_eval())
-                 for s in split_records}
+        truth = {s: np.nan_to_num(findings[s if s != "test" else eval_split].labels_for_eval()) for s in split_records}
         ceiling_dir = plots / "ceiling_true_findings"
         ceiling_dir.mkdir(exist_ok=True)
         metrics.update(survival_metrics_for(truth, split_records, ceiling_dir, "survival.ceiling_true_findings"))

@@ -31,8 +31,10 @@ def records_from(manifest: Path | None, images: Path | None, domain) -> list[Rec
     found = domain.discover_images(images)
     if not found:
         raise DataError(f"--images {images}: no images found (NIfTI files or DICOM series folders)")
-    return [Record(id=_image_id(p, images), patient_id=_image_id(p, images), image=p, report="",
-                   source=str(p)) for p in found]
+    return [
+        Record(id=_image_id(p, images), patient_id=_image_id(p, images), image=p, report="", source=str(p))
+        for p in found
+    ]
 
 
 def _image_id(path: Path, root: Path) -> str:
@@ -52,16 +54,20 @@ def _embed_inputs(model_dir: Path, manifest: Path | None, images: Path | None, b
     loaded = load_model(model_dir)
     domain = get_domain(loaded.domain)
     records = records_from(manifest, images, domain)
-    problems = [f"{r.source or r.image} (id={r.id}): {why}" for r in records
-                if (why := domain.check_image(Path(r.image))) is not None]
+    problems = [
+        f"{r.source or r.image} (id={r.id}): {why}"
+        for r in records
+        if (why := domain.check_image(Path(r.image))) is not None
+    ]
     if problems:
         raise DataError(f"{len(problems)} unusable image(s)", problems)
     dataset = image_dataset(records, domain.build_preprocessor(loaded.preprocess_config), None)
     return loaded, records, embed_images(loaded, dataset, batch_size)
 
 
-def embed_command(model_dir: Path, out: Path, *, manifest: Path | None, images: Path | None, batch_size: int,
-                  with_text: bool) -> None:
+def embed_command(
+    model_dir: Path, out: Path, *, manifest: Path | None, images: Path | None, batch_size: int, with_text: bool
+) -> None:
     from safetensors.torch import save_file
 
     from domainclip.pipeline.embedding import embed_texts
@@ -99,12 +105,13 @@ def load_embeddings(path: Path) -> tuple[list[str], torch.Tensor]:
         with safe_open(str(path), framework="pt") as fh:
             ids = (fh.metadata() or {}).get("ids", "").split("\n")
             return ids, fh.get_tensor("image")
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for corrupt headers
         raise DataError(f"--index {path}: not a domainclip embeddings file ({exc})") from None
 
 
-def zeroshot_command(model_dir: Path, findings: str, out: Path, *, manifest: Path | None, images: Path | None,
-                     batch_size: int) -> None:
+def zeroshot_command(
+    model_dir: Path, findings: str, out: Path, *, manifest: Path | None, images: Path | None, batch_size: int
+) -> None:
     from domainclip.pipeline.evaluate import zeroshot_probabilities
     from domainclip.reports.vocabulary import Vocabulary
 

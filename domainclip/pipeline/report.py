@@ -18,8 +18,10 @@ def write_run_report(folder: RunFolder, recipe: Recipe, metrics: dict[str, Any])
         "",
         f"- domain: `{recipe.domain}`, layout: `{recipe.data.layout}`",
         f"- stage 1 (MAE): {recipe.stages.mae.steps} steps, batch {recipe.stages.mae.batch_size}",
-        f"- stage 2 (alignment, `{recipe.stages.align.loss}` loss): {recipe.stages.align.steps} steps, "
-        f"batch {recipe.stages.align.batch_size}",
+        (
+            f"- stage 2 (alignment, `{recipe.stages.align.loss}` loss): {recipe.stages.align.steps} steps, "
+            f"batch {recipe.stages.align.batch_size}"
+        ),
         f"- wall time: {metrics.get('wall_seconds', float('nan')):.1f} s",
         "",
         "| metric | value |",

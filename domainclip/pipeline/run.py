@@ -59,8 +59,10 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
         if len(train_set) < recipe.stages.align.batch_size * info.world_size:
             from domainclip.errors import DataError
 
-            raise DataError(f"only {len(train_set)} training records; fewer than one batch "
-                            f"({recipe.stages.align.batch_size} x {info.world_size} processes)")
+            raise DataError(
+                f"only {len(train_set)} training records; fewer than one batch "
+                f"({recipe.stages.align.batch_size} x {info.world_size} processes)"
+            )
 
         if recipe.stages.align.steps > 0 and recipe.stages.align.batch_size < 2:
             from domainclip.errors import RecipeError
@@ -74,23 +76,31 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
         # not match the stage-2 architecture fails loudly here instead of silently training from scratch.
         aligned_encoder = build_image_encoder(recipe, domain.in_channels)
         load_encoder_weights(aligned_encoder, encoder.state_dict())
-        text_tower = TextTower.from_config(recipe.model.text, training_texts=[records[i].report for i in
-                                                                              _indices(records, "train")])
+        text_tower = TextTower.from_config(
+            recipe.model.text, training_texts=[records[i].report for i in _indices(records, "train")]
+        )
         model = DomainCLIP(aligned_encoder, text_tower, recipe.model.embed_dim)
         if recipe.stages.align.steps > 0:
-            model = run_align_stage(recipe, train_set, model, records, findings.silver, folder.root, resume,
-                                    distributed=info.world_size > 1)
+            model = run_align_stage(
+                recipe, train_set, model, records, findings.silver, folder.root, resume, distributed=info.world_size > 1
+            )
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
         if main:
-            save_model_dir(model, folder.model_dir, model_config=recipe.model.model_dump(mode="json"),
-                           preprocess=preprocessor.config, domain=recipe.domain)
+            save_model_dir(
+                model,
+                folder.model_dir,
+                model_config=recipe.model.model_dump(mode="json"),
+                preprocess=preprocessor.config,
+                domain=recipe.domain,
+            )
             shutil.copyfile(vocabulary_path(recipe, domain), folder.model_dir / VOCABULARY_FILE)
         dist.barrier()
         metrics: dict[str, Any] = {}
         if main:
             metrics = evaluate_into(folder, recipe, records, findings, folder.model_dir)
-            metrics = folder.update_metrics({"wall_seconds": time.time() - started,
-                                             "memory.peak_rss_mb_through_training": peak_rss_mb})
+            metrics = folder.update_metrics(
+                {"wall_seconds": time.time() - started, "memory.peak_rss_mb_through_training": peak_rss_mb}
+            )
             from domainclip.pipeline.report import write_run_report
 
             write_run_report(folder, recipe, metrics)
@@ -100,8 +110,9 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
         dist.cleanup()
 
 
-def evaluate_into(folder: RunFolder, recipe: Recipe, records: list[Record], findings: Findings,
-                  model_dir: Path) -> dict[str, Any]:
+def evaluate_into(
+    folder: RunFolder, recipe: Recipe, records: list[Record], findings: Findings, model_dir: Path
+) -> dict[str, Any]:
     from domainclip.models.model_dir import load_model
     from domainclip.pipeline.evaluate import evaluate_splits
 
@@ -112,10 +123,19 @@ def evaluate_into(folder: RunFolder, recipe: Recipe, records: list[Record], find
     datasets = {s: Subset(dataset, _indices(records, s)) for s in SPLITS}
     split_findings = {s: findings.subset(_indices(records, s)) for s in SPLITS}
     ev = recipe.evaluate
-    metrics = evaluate_splits(loaded, datasets, by_split, split_findings, folder.plots,
-                              batch_size=recipe.stages.align.batch_size, survival=ev.survival,
-                              zeroshot=ev.zeroshot, retrieval=ev.retrieval, eval_split=ev.split,
-                              linear_probe=ev.linear_probe)
+    metrics = evaluate_splits(
+        loaded,
+        datasets,
+        by_split,
+        split_findings,
+        folder.plots,
+        batch_size=recipe.stages.align.batch_size,
+        survival=ev.survival,
+        zeroshot=ev.zeroshot,
+        retrieval=ev.retrieval,
+        eval_split=ev.split,
+        linear_probe=ev.linear_probe,
+    )
     return folder.update_metrics(metrics)
 
 

@@ -61,7 +61,9 @@ class RunFolder:
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-test-"):
                 pass
         except OSError as exc:
-            raise DomainClipError(f"{self.root}: output folder is not writable ({exc.strerror}); set output.dir") from None
+            raise DomainClipError(
+                f"{self.root}: output folder is not writable ({exc.strerror}); set output.dir"
+            ) from None
         for sub in ("logs", "plots"):
             (self.root / sub).mkdir(exist_ok=True)
         recipe_path = self.root / "recipe.yaml"

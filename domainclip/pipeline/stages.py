@@ -34,8 +34,9 @@ def build_image_encoder(recipe: Recipe, in_channels: int) -> nn.Module:
     return build(recipe.model.image, in_channels=in_channels, img_size=image_size(recipe))
 
 
-def run_mae_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, encoder: nn.Module, run_dir: Path,
-                  resume: bool) -> nn.Module:
+def run_mae_stage(
+    recipe: Recipe, dataset: torch.utils.data.Dataset, encoder: nn.Module, run_dir: Path, resume: bool
+) -> nn.Module:
     """Stage 1: masked-autoencoder pretraining; returns the pretrained encoder."""
     from domainclip.models.builders import build_mae
 
@@ -45,8 +46,16 @@ def run_mae_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, encoder: nn
         loss, _, _ = model(batch["image"])
         return loss, {}
 
-    trainer = Trainer(model=mae, loss_fn=loss_fn, dataset=dataset, stage=recipe.stages.mae, train=recipe.train,
-                      run_dir=run_dir, name="mae", num_workers=recipe.data.num_workers)
+    trainer = Trainer(
+        model=mae,
+        loss_fn=loss_fn,
+        dataset=dataset,
+        stage=recipe.stages.mae,
+        train=recipe.train,
+        run_dir=run_dir,
+        name="mae",
+        num_workers=recipe.data.num_workers,
+    )
     return trainer.fit(resume=resume).encoder
 
 
@@ -131,10 +140,18 @@ class AlignCollate:
     them. Randomness comes from torch's RNG, which the engine seeds and checkpoints.
     """
 
-    def __init__(self, records: list[Record], findings: np.ndarray, tokenize, sentence_dropout: float = 0.0,
-                 augment: bool = False, sentence_findings: list[np.ndarray] | None = None,
-                 sentence_targets: bool = False, statements: list[list[list[StatedText]]] | None = None,
-                 statement_rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        records: list[Record],
+        findings: np.ndarray,
+        tokenize,
+        sentence_dropout: float = 0.0,
+        augment: bool = False,
+        sentence_findings: list[np.ndarray] | None = None,
+        sentence_targets: bool = False,
+        statements: list[list[list[StatedText]]] | None = None,
+        statement_rate: float = 0.0,
+    ) -> None:
         self.reports = [r.report for r in records]
         self.sentences = [split_sentences(r.report) for r in records]
         self.findings = torch.from_numpy(np.asarray(findings, dtype=np.float32))
@@ -214,13 +231,22 @@ def build_align_loss(recipe: Recipe, distributed: bool) -> nn.Module:
     # local loss + gather with grad: exact on N processes and the only option that scales (open_clip).
     dist_kwargs = {"local_loss": distributed, "gather_with_grad": distributed, "memory_bounded": cfg.memory_bounded}
     if cfg.loss == "soft_label":
-        return SoftLabelClipLoss(temperature=cfg.soft_label.temperature,
-                                 soft_weight=cfg.soft_label.soft_weight, **dist_kwargs)
+        return SoftLabelClipLoss(
+            temperature=cfg.soft_label.temperature, soft_weight=cfg.soft_label.soft_weight, **dist_kwargs
+        )
     return ClipLoss(**dist_kwargs)
 
 
-def run_align_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, model: nn.Module, records: list[Record],
-                    findings: np.ndarray, run_dir: Path, resume: bool, distributed: bool) -> nn.Module:
+def run_align_stage(
+    recipe: Recipe,
+    dataset: torch.utils.data.Dataset,
+    model: nn.Module,
+    records: list[Record],
+    findings: np.ndarray,
+    run_dir: Path,
+    resume: bool,
+    distributed: bool,
+) -> nn.Module:
     """Stage 2: soft-label image-report contrastive alignment; returns the trained DomainCLIP."""
     cfg = recipe.stages.align
     criterion = build_align_loss(recipe, distributed)
@@ -247,11 +273,26 @@ def run_align_stage(recipe: Recipe, dataset: torch.utils.data.Dataset, model: nn
             {"params": [p for p in model.parameters() if id(p) not in text_ids]},
             {"params": list(model.text_tower.parameters()), "lr": recipe.stages.align.text_lr},
         ]
-    trainer = Trainer(model=model, loss_fn=loss_fn, dataset=dataset, stage=recipe.stages.align, train=recipe.train,
-                      run_dir=run_dir, name="align",
-                      collate_fn=AlignCollate(records, findings, model.text_tower.tokenize, cfg.sentence_dropout,
-                                             cfg.augment, sentence_findings,
-                                             sentence_targets=soft and cfg.sentence_targets == "sentences",
-                                             statements=statements, statement_rate=cfg.finding_statements),
-                      param_groups=param_groups, num_workers=recipe.data.num_workers)
+    trainer = Trainer(
+        model=model,
+        loss_fn=loss_fn,
+        dataset=dataset,
+        stage=recipe.stages.align,
+        train=recipe.train,
+        run_dir=run_dir,
+        name="align",
+        collate_fn=AlignCollate(
+            records,
+            findings,
+            model.text_tower.tokenize,
+            cfg.sentence_dropout,
+            cfg.augment,
+            sentence_findings,
+            sentence_targets=soft and cfg.sentence_targets == "sentences",
+            statements=statements,
+            statement_rate=cfg.finding_statements,
+        ),
+        param_groups=param_groups,
+        num_workers=recipe.data.num_workers,
+    )
     return trainer.fit(resume=resume)

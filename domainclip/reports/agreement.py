@@ -30,9 +30,7 @@ def finding_agreement(
     truth = np.asarray(truth)
     predicted = np.asarray(predicted, dtype=np.float64)
     if truth.shape != predicted.shape or truth.ndim != 2 or truth.shape[1] != len(names):
-        raise ValueError(
-            f"truth {truth.shape}, predicted {predicted.shape} and {len(names)} names do not match"
-        )
+        raise ValueError(f"truth {truth.shape}, predicted {predicted.shape} and {len(names)} names do not match")
     called = np.nan_to_num(predicted, nan=0.0) >= threshold
     rows = []
     for k, name in enumerate(names):

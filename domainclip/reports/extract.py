@@ -58,15 +58,11 @@ def read_reports_csv(path: Path, id_col: str, text_cols: Sequence[str]) -> list[
         )
     problems = []
     seen: dict[str, int] = {}
-    for row_number, report_id in enumerate(
-        table[id_col].str.strip(), start=2
-    ):  # line 1 is the header
+    for row_number, report_id in enumerate(table[id_col].str.strip(), start=2):  # line 1 is the header
         if not report_id:
             problems.append(f"{path}:{row_number}: empty {id_col!r}")
         elif report_id in seen:
-            problems.append(
-                f"{path}:{row_number}: {id_col!r} {report_id!r} repeats line {seen[report_id]}"
-            )
+            problems.append(f"{path}:{row_number}: {id_col!r} {report_id!r} repeats line {seen[report_id]}")
         else:
             seen[report_id] = row_number
     if problems:
@@ -90,9 +86,7 @@ class ExtractionResult:
 
     def status_counts(self) -> pd.DataFrame:
         """Per finding, how many reports were present / uncertain / negated / unmentioned."""
-        counts = pd.DataFrame(
-            0, index=self.names, columns=[PRESENT, UNCERTAIN, NEGATED, UNMENTIONED]
-        )
+        counts = pd.DataFrame(0, index=self.names, columns=[PRESENT, UNCERTAIN, NEGATED, UNMENTIONED])
         for row in self.audit:
             counts.loc[row.finding, row.status] += 1
         counts.index.name = "finding"
@@ -112,9 +106,7 @@ def extract_findings(
 ) -> ExtractionResult:
     """Structure every report of ``reports_csv``; write the vectors CSV and, if asked, the audit CSV."""
     reports = read_reports_csv(reports_csv, id_col, text_cols)
-    structurer = ReportStructurer(
-        vocabulary, uncertain_value=uncertain_value, unmentioned_value=unmentioned_value
-    )
+    structurer = ReportStructurer(vocabulary, uncertain_value=uncertain_value, unmentioned_value=unmentioned_value)
     vectors, rows = structurer.structure_many(reports)
     ids = [report_id for report_id, _ in reports]
     out = Path(out)

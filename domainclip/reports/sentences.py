@@ -42,17 +42,13 @@ class Sentence:
 
 @lru_cache(maxsize=32)
 def _known_header_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
-    alternation = "|".join(
-        r"\s+".join(map(re.escape, n.split())) for n in sorted(names, key=len, reverse=True)
-    )
+    alternation = "|".join(r"\s+".join(map(re.escape, n.split())) for n in sorted(names, key=len, reverse=True))
     return re.compile(rf"(?<![\w-])(?P<name>{alternation})[ \t]*:", re.IGNORECASE)
 
 
 @lru_cache(maxsize=32)
 def _terminator_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
-    alternation = "|".join(
-        r"\s+".join(map(re.escape, w.split())) for w in sorted(words, key=len, reverse=True)
-    )
+    alternation = "|".join(r"\s+".join(map(re.escape, w.split())) for w in sorted(words, key=len, reverse=True))
     return re.compile(rf";|(?<!\w)(?:{alternation})(?!\w)", re.IGNORECASE)
 
 

@@ -162,9 +162,7 @@ class ReportStructurer:
             rows.append(AuditRow(str(report_id), name, float(vector[index]), text, status, cue))
         return StructuredReport(str(report_id), vector, rows)
 
-    def structure_many(
-        self, reports: Iterable[tuple[str, str]]
-    ) -> tuple[np.ndarray, list[AuditRow]]:
+    def structure_many(self, reports: Iterable[tuple[str, str]]) -> tuple[np.ndarray, list[AuditRow]]:
         """``(report_id, text)`` pairs -> (N, K) float32 matrix and all audit rows."""
         vectors, rows = [], []
         for report_id, text in reports:
@@ -204,9 +202,7 @@ class ReportStructurer:
         return [Statement(f"{phrase[:1].upper()}{phrase[1:]}.", values) for phrase, values in found.values()]
 
     def _value(self, status: str) -> float:
-        return {PRESENT: 1.0, UNCERTAIN: self.uncertain_value, NEGATED: 0.0}.get(
-            status, self.unmentioned_value
-        )
+        return {PRESENT: 1.0, UNCERTAIN: self.uncertain_value, NEGATED: 0.0}.get(status, self.unmentioned_value)
 
     def _sentence_statuses(self, sentence: Sentence) -> list[tuple[int, str, str]]:
         """(finding index, status, deciding cue) for every mention in one sentence."""
@@ -246,9 +242,7 @@ def _inside_other(mention: _Mention, other: _Mention) -> bool:
     )
 
 
-def _deciding(
-    mention: _Mention, scopes: Sequence[tuple[_Cue, int, int]]
-) -> tuple[str, _Cue | None]:
+def _deciding(mention: _Mention, scopes: Sequence[tuple[_Cue, int, int]]) -> tuple[str, _Cue | None]:
     """Negated if any negation scope overlaps the mention, else uncertain, else present; and the cue."""
     for prefix, status in (("neg", NEGATED), ("unc", UNCERTAIN)):
         for cue, start, end in scopes:

@@ -53,9 +53,7 @@ class _Strict(BaseModel):
 
 class _CueBlock(_Strict):
     pre: list[str] = Field(default_factory=list, description="cues that scope forward ('no X')")
-    post: list[str] = Field(
-        default_factory=list, description="cues that scope backward ('X is not seen')"
-    )
+    post: list[str] = Field(default_factory=list, description="cues that scope backward ('X is not seen')")
 
 
 class _FindingSpec(_Strict):
@@ -79,9 +77,7 @@ class _FindingSpec(_Strict):
             try:
                 compiled = re.compile(pattern, re.IGNORECASE)
             except re.error as exc:
-                raise ValueError(
-                    f"paraphrase {pattern!r} is not a valid regular expression: {exc}"
-                ) from None
+                raise ValueError(f"paraphrase {pattern!r} is not a valid regular expression: {exc}") from None
             if compiled.match(""):
                 raise ValueError(f"paraphrase {pattern!r} matches the empty string")
         return patterns
@@ -99,15 +95,11 @@ class _VocabularySpec(_Strict):
 
     @field_validator("templates")
     @classmethod
-    def _templates_have_one_placeholder(
-        cls, pairs: list[tuple[str, str]] | None
-    ) -> list[tuple[str, str]] | None:
+    def _templates_have_one_placeholder(cls, pairs: list[tuple[str, str]] | None) -> list[tuple[str, str]] | None:
         for index, pair in enumerate(pairs or []):
             for template in pair:
                 try:
-                    fields = [
-                        f for _, f, _, _ in string.Formatter().parse(template) if f is not None
-                    ]
+                    fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
                 except ValueError as exc:  # unbalanced braces
                     raise ValueError(f"pair {index}: template {template!r}: {exc}") from None
                 if fields != ["finding"]:
@@ -185,9 +177,7 @@ class Vocabulary:
         try:
             spec = _VocabularySpec.model_validate(data)
         except ValidationError as exc:
-            raise RecipeError(
-                f"{source}: invalid vocabulary\n" + _describe_errors(exc, data)
-            ) from None
+            raise RecipeError(f"{source}: invalid vocabulary\n" + _describe_errors(exc, data)) from None
         cues = CueLists().extended(
             negation_pre=spec.negation_cues.pre,
             negation_post=spec.negation_cues.post,
@@ -201,9 +191,7 @@ class Vocabulary:
             Finding(f.name.strip(), tuple(f.synonyms), tuple(f.paraphrases), tuple(f.prompt_terms))
             for f in spec.findings
         ]
-        templates = (
-            [tuple(pair) for pair in spec.templates] if spec.templates else list(CT_CLIP_TEMPLATES)
-        )
+        templates = [tuple(pair) for pair in spec.templates] if spec.templates else list(CT_CLIP_TEMPLATES)
         return cls(
             findings=findings,
             templates=templates,
@@ -237,11 +225,7 @@ class Vocabulary:
         """
         finding = self.finding(name)
         terms = finding.terms if with_synonyms else finding.zeroshot_terms
-        return [
-            (pos.format(finding=t), neg.format(finding=t))
-            for t in terms
-            for pos, neg in self.templates
-        ]
+        return [(pos.format(finding=t), neg.format(finding=t)) for t in terms for pos, neg in self.templates]
 
 
 def _describe_errors(exc: ValidationError, data: dict[str, Any]) -> str:

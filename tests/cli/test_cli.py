@@ -11,8 +11,18 @@ from typer.testing import CliRunner
 
 from domainclip.cli.main import app
 
-SUBCOMMANDS = ["run", "demo-data", "embed", "zeroshot", "evaluate", "validate-data", "recipes", "retrieve",
-               "survival", "extract-findings"]
+SUBCOMMANDS = [
+    "run",
+    "demo-data",
+    "embed",
+    "zeroshot",
+    "evaluate",
+    "validate-data",
+    "recipes",
+    "retrieve",
+    "survival",
+    "extract-findings",
+]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -29,8 +39,14 @@ def test_recipes_lists_quickstart() -> None:
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "domainclip.cli.main", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "domainclip.cli.main", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 def test_bad_recipe_exits_2_with_one_message(tmp_path: Path) -> None:
@@ -43,7 +59,8 @@ def test_bad_recipe_exits_2_with_one_message(tmp_path: Path) -> None:
 
 
 def test_bad_override_exits_2(tmp_path: Path) -> None:
-    result = run_cli("validate-data", str(Path(__file__).parents[2] / "recipes/ct/quickstart.yaml"),
-                     "--set", "preprocess.size=abc")
+    result = run_cli(
+        "validate-data", str(Path(__file__).parents[2] / "recipes/ct/quickstart.yaml"), "--set", "preprocess.size=abc"
+    )
     assert result.returncode == 2
     assert "preprocess.size" in result.stderr and "Traceback" not in result.stderr

@@ -30,8 +30,9 @@ def test_base_inheritance_merges_nested_keys(base_and_child: Path) -> None:
 
 
 def test_overrides_are_yaml_typed(base_and_child: Path) -> None:
-    recipe = load_recipe(base_and_child, ["preprocess.size=[64,64,48]", "stages.align.loss=clip",
-                                          "data.skip_bad_rows=true"])
+    recipe = load_recipe(
+        base_and_child, ["preprocess.size=[64,64,48]", "stages.align.loss=clip", "data.skip_bad_rows=true"]
+    )
     assert recipe.preprocess.size == (64, 64, 48)
     assert recipe.stages.align.loss == "clip"
     assert recipe.data.skip_bad_rows is True
@@ -110,8 +111,10 @@ def test_docs_recipe_reference_is_current() -> None:
 def test_zeroshot_templates_override_reaches_the_findings(tmp_path: Path) -> None:
     from domainclip.pipeline.data import build_findings
 
-    recipe = load_recipe(RECIPES_DIR / "ct" / "quickstart.yaml",
-                         ['evaluate.templates=[["{finding} is present.", "{finding} is absent."]]'])
+    recipe = load_recipe(
+        RECIPES_DIR / "ct" / "quickstart.yaml",
+        ['evaluate.templates=[["{finding} is present.", "{finding} is absent."]]'],
+    )
     findings = build_findings(recipe, [])
     assert findings.templates == [("{finding} is present.", "{finding} is absent.")]
     with pytest.raises(RecipeError, match="evaluate.templates"):

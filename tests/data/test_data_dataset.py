@@ -60,12 +60,15 @@ def test_hints_reach_the_preprocessor(tmp_path):
     (record,) = read_manifest(_one_row_manifest(tmp_path, path))
     plain = CachedDataset([record], CTPreprocessor({"normalize": None}), DiskCache(tmp_path / "c", {}))[0]["image"]
     shifted_record = dataclasses.replace(record, image_meta={"rescale_slope": 1.0, "rescale_intercept": -1024.0})
-    shifted = CachedDataset([shifted_record], CTPreprocessor({"normalize": None}), DiskCache(tmp_path / "c", {}))[0]["image"]
+    shifted = CachedDataset([shifted_record], CTPreprocessor({"normalize": None}), DiskCache(tmp_path / "c", {}))[0][
+        "image"
+    ]
     np.testing.assert_allclose(shifted.numpy(), np.clip(plain.numpy() - 1024 / 2000, 0, 1), atol=1e-6)
 
 
 def _one_row_manifest(folder, image):
     from tiny_files import write_manifest
 
-    return write_manifest(folder, [{"id": "v", "patient_id": "p", "image": image.name, "report": "r",
-                                    "split": "train"}])
+    return write_manifest(
+        folder, [{"id": "v", "patient_id": "p", "image": image.name, "report": "r", "split": "train"}]
+    )

@@ -23,10 +23,26 @@ def test_rows_become_records(small_study):
 def test_absolute_paths_empty_cells_and_explicit_report_ids(tmp_path):
     image = write_volume(tmp_path / "elsewhere" / "a.nii.gz")
     rows = [
-        {"id": "a", "patient_id": "p", "image": str(image), "report": "Same text.", "report_id": "",
-         "cardiomegaly": "", "time": "", "event": ""},
-        {"id": "b", "patient_id": "p", "image": str(image), "report": "Same text.", "report_id": "scan-1",
-         "cardiomegaly": "1", "time": "3.5", "event": "1"},
+        {
+            "id": "a",
+            "patient_id": "p",
+            "image": str(image),
+            "report": "Same text.",
+            "report_id": "",
+            "cardiomegaly": "",
+            "time": "",
+            "event": "",
+        },
+        {
+            "id": "b",
+            "patient_id": "p",
+            "image": str(image),
+            "report": "Same text.",
+            "report_id": "scan-1",
+            "cardiomegaly": "1",
+            "time": "3.5",
+            "event": "1",
+        },
     ]
     a, b = read_manifest(write_manifest(tmp_path / "elsewhere", rows))
     assert a.image == image and a.findings == {} and not a.has_survival
@@ -35,9 +51,12 @@ def test_absolute_paths_empty_cells_and_explicit_report_ids(tmp_path):
 
 
 def test_identical_report_of_one_patient_forms_one_group(tmp_path):
-    rows = [{"id": f"r{k}", "patient_id": pid, "image": "x.nii.gz", "report": text, "split": "train"}
-            for k, (pid, text) in enumerate([("p1", "Renal cyst."), ("p1", "Renal cyst."), ("p2", "Renal cyst."),
-                                             ("p1", "No findings.")])]
+    rows = [
+        {"id": f"r{k}", "patient_id": pid, "image": "x.nii.gz", "report": text, "split": "train"}
+        for k, (pid, text) in enumerate(
+            [("p1", "Renal cyst."), ("p1", "Renal cyst."), ("p2", "Renal cyst."), ("p1", "No findings.")]
+        )
+    ]
     groups = [r.report_id for r in read_manifest(write_manifest(tmp_path, rows))]
     assert groups[0] == groups[1] and len(set(groups)) == 3
 
@@ -66,12 +85,36 @@ def test_missing_split_gives_a_seeded_patient_level_split(tmp_path):
 
 def test_every_malformed_cell_is_reported_at_once(tmp_path):
     rows = [
-        {"id": "a", "patient_id": "p", "image": "x.nii.gz", "report": "t", "nodule": "yes", "time": "1",
-         "event": "1", "split": "train"},
-        {"id": "b", "patient_id": "p", "image": "x.nii.gz", "report": "t", "nodule": "1", "time": "-4",
-         "event": "2", "split": "holdout"},
-        {"id": "", "patient_id": "p", "image": "", "report": "t", "nodule": "0", "time": "1", "event": "0",
-         "split": "test"},
+        {
+            "id": "a",
+            "patient_id": "p",
+            "image": "x.nii.gz",
+            "report": "t",
+            "nodule": "yes",
+            "time": "1",
+            "event": "1",
+            "split": "train",
+        },
+        {
+            "id": "b",
+            "patient_id": "p",
+            "image": "x.nii.gz",
+            "report": "t",
+            "nodule": "1",
+            "time": "-4",
+            "event": "2",
+            "split": "holdout",
+        },
+        {
+            "id": "",
+            "patient_id": "p",
+            "image": "",
+            "report": "t",
+            "nodule": "0",
+            "time": "1",
+            "event": "0",
+            "split": "test",
+        },
     ]
     with pytest.raises(DataError) as info:
         read_manifest(write_manifest(tmp_path, rows))

@@ -38,8 +38,10 @@ def test_assign_splits_keeps_patients_together():
 
 
 def test_carve_validation_moves_only_train_patients():
-    records = [dataclasses.replace(r, split="test" if r.patient_id.startswith("t") else "train")
-               for r in records_of([f"p{i}" for i in range(20)] + ["t1", "t2"])]
+    records = [
+        dataclasses.replace(r, split="test" if r.patient_id.startswith("t") else "train")
+        for r in records_of([f"p{i}" for i in range(20)] + ["t1", "t2"])
+    ]
     carved = carve_validation(records, fraction=0.1, seed=0)
     assert [r.split for r in carved if r.patient_id.startswith("t")] == ["test", "test"]
     assert sum(r.split == "valid" for r in carved) == 2 and sum(r.split == "train" for r in carved) == 18

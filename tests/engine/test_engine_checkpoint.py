@@ -17,8 +17,16 @@ from domainclip.errors import CheckpointError
 
 
 def fit(run_dir: Path, *, resume: bool = False, model: torch.nn.Module | None = None, **stage: object) -> None:
-    Trainer(model=model or tiny_model(), loss_fn=mse_loss, dataset=tiny_dataset(), stage=tiny_stage(**stage),
-            train=TrainConfig(seed=3), run_dir=run_dir, name="tiny", progress=False).fit(resume=resume)
+    Trainer(
+        model=model or tiny_model(),
+        loss_fn=mse_loss,
+        dataset=tiny_dataset(),
+        stage=tiny_stage(**stage),
+        train=TrainConfig(seed=3),
+        run_dir=run_dir,
+        name="tiny",
+        progress=False,
+    ).fit(resume=resume)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -51,7 +59,10 @@ def test_files_are_safetensors_and_a_weights_only_state(finished_run: Path) -> N
 def test_only_the_last_two_checkpoints_are_kept(tmp_path: Path) -> None:
     fit(tmp_path, steps=4, checkpoint_every=1)
     assert sorted(p.name for p in store_of(tmp_path).directory.iterdir()) == [
-        "latest.json", "step-00000003", "step-00000004"]
+        "latest.json",
+        "step-00000003",
+        "step-00000004",
+    ]
 
 
 def test_resume_without_any_checkpoint_says_what_to_do(tmp_path: Path) -> None:
@@ -98,7 +109,8 @@ def test_a_fresh_run_refuses_to_overwrite_existing_checkpoints(finished_run: Pat
 
 
 def test_a_save_that_dies_midway_leaves_the_previous_checkpoint_intact(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = CheckpointStore(tmp_path)
     weights = {"w": torch.arange(6.0).reshape(2, 3)}
     store.save(1, weights, {"note": "first"}, finished=False)

@@ -45,8 +45,7 @@ def _names(groups: list[dict]) -> list[tuple[set[str], float, float | None]]:
 
 
 def test_no_weight_decay_names_are_relative_to_the_declaring_module() -> None:
-    assert no_weight_decay_names(TwoTowers()) == {
-        "image.0.pos_embed", "image.0.special.weight", "image.0.special.bias"}
+    assert no_weight_decay_names(TwoTowers()) == {"image.0.pos_embed", "image.0.special.weight", "image.0.special.bias"}
 
 
 def test_groups_split_decay_from_no_decay_and_keep_caller_options() -> None:
@@ -54,8 +53,19 @@ def test_groups_split_decay_from_no_decay_and_keep_caller_options() -> None:
     groups = weight_decay_groups(model, 0.05, [{"params": model.text.parameters(), "lr": 1e-3}])
     assert _names(groups) == [
         ({"image.0.proj.weight"}, 0.05, None),
-        ({"image.0.proj.bias", "image.0.pos_embed", "image.0.special.weight", "image.0.special.bias",
-          "image.1.weight", "image.1.bias", "logit_scale.log_scale"}, 0.0, None),
+        (
+            {
+                "image.0.proj.bias",
+                "image.0.pos_embed",
+                "image.0.special.weight",
+                "image.0.special.bias",
+                "image.1.weight",
+                "image.1.bias",
+                "logit_scale.log_scale",
+            },
+            0.0,
+            None,
+        ),
         ({"text.weight"}, 0.05, 1e-3),
         ({"text.bias"}, 0.0, 1e-3),
     ]

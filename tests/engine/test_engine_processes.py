@@ -57,9 +57,18 @@ def _spawn(nproc: int, args: list[str], log_dir: Path) -> list[BaseProcess]:
     port = str(_free_port())
     processes = []
     for rank in range(nproc):
-        env = {} if nproc == 1 else {
-            "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(nproc),
-            "LOCAL_WORLD_SIZE": str(nproc), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}
+        env = (
+            {}
+            if nproc == 1
+            else {
+                "RANK": str(rank),
+                "LOCAL_RANK": str(rank),
+                "WORLD_SIZE": str(nproc),
+                "LOCAL_WORLD_SIZE": str(nproc),
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": port,
+            }
+        )
         process = FORKSERVER.Process(target=train_tiny.run_rank, args=(args, env, str(log_dir / f"rank{rank}.log")))
         process.start()
         processes.append(process)
@@ -111,25 +120,33 @@ def _logged_steps(out: Path) -> list[int]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    FORKSERVER.set_forkserver_preload(["train_tiny", "torch._dynamo", "torch.distributed.fsdp",
-                                       "torch.distributed.checkpoint.state_dict"])
+    FORKSERVER.set_forkserver_preload(
+        ["train_tiny", "torch._dynamo", "torch.distributed.fsdp", "torch.distributed.checkpoint.state_dict"]
+    )
     root = tmp_path_factory.mktemp("engine_runs")
     out = {name: root / name for name in ("ddp", "single", "ddp_killed", "fsdp_killed")}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     launched: dict[str, int] = {}
-    reference = threading.Thread(target=lambda: launched.setdefault("code", launch_local(
-        2, _args(out["ddp"], "--batch", "4"), module="train_tiny", env=env)))
+    reference = threading.Thread(
+        target=lambda: launched.setdefault(
+            "code", launch_local(2, _args(out["ddp"], "--batch", "4"), module="train_tiny", env=env)
+        )
+    )
     reference.start()
     single = _spawn(1, _args(out["single"], "--batch", "8"), out["single"])
     strategies = {"ddp_killed": "ddp", "fsdp_killed": "fsdp"}
-    killed = {name: _spawn(2, _args(out[name], "--batch", "4", "--strategy", strategy,
-                                    "--hang-after", str(HANG_AFTER)), out[name])
-              for name, strategy in strategies.items()}
+    killed = {
+        name: _spawn(
+            2, _args(out[name], "--batch", "4", "--strategy", strategy, "--hang-after", str(HANG_AFTER)), out[name]
+        )
+        for name, strategy in strategies.items()
+    }
     for name, processes in killed.items():
         _kill_when_hanging(processes, out[name])
-    resumed = {name: _spawn(2, _args(out[name], "--batch", "4", "--strategy", strategy, "--resume"),
-                            out[name] / "resume")
-               for name, strategy in strategies.items()}
+    resumed = {
+        name: _spawn(2, _args(out[name], "--batch", "4", "--strategy", strategy, "--resume"), out[name] / "resume")
+        for name, strategy in strategies.items()
+    }
     _finish(single, out["single"])
     for name, processes in resumed.items():
         _finish(processes, out[name] / "resume")
@@ -153,8 +170,9 @@ def test_sigkilled_ddp_run_resumes_to_the_uninterrupted_weights(runs: dict[str, 
 def test_sigkilled_fsdp_run_resumes_and_matches_one_process(runs: dict[str, Path]) -> None:
     final = _final_weights(runs["fsdp_killed"])
     assert _max_diff(final, _final_weights(runs["single"])) < 1e-5
-    state = torch.load(CheckpointStore(runs["fsdp_killed"] / "checkpoints" / "tiny").latest().state_path,
-                       weights_only=True)
+    state = torch.load(
+        CheckpointStore(runs["fsdp_killed"] / "checkpoints" / "tiny").latest().state_path, weights_only=True
+    )
     assert state["strategy"] == "fsdp" and len(state["rng"]) == 2
 
 

@@ -23,11 +23,26 @@ from domainclip.errors import CheckpointError, RecipeError
 from domainclip.models.logit_scale import LogitScale
 
 
-def fit(run_dir: Path, *, model: nn.Module | None = None, loss_fn=mse_loss, dataset=None,
-        train: TrainConfig | None = None, resume: bool = False, **stage: Any) -> nn.Module:
-    trainer = Trainer(model=model or tiny_model(), loss_fn=loss_fn, dataset=dataset or tiny_dataset(),
-                      stage=tiny_stage(**stage), train=train or TrainConfig(seed=3), run_dir=run_dir,
-                      name="tiny", progress=False)
+def fit(
+    run_dir: Path,
+    *,
+    model: nn.Module | None = None,
+    loss_fn=mse_loss,
+    dataset=None,
+    train: TrainConfig | None = None,
+    resume: bool = False,
+    **stage: Any,
+) -> nn.Module:
+    trainer = Trainer(
+        model=model or tiny_model(),
+        loss_fn=loss_fn,
+        dataset=dataset or tiny_dataset(),
+        stage=tiny_stage(**stage),
+        train=train or TrainConfig(seed=3),
+        run_dir=run_dir,
+        name="tiny",
+        progress=False,
+    )
     return trainer.fit(resume=resume)
 
 
@@ -79,8 +94,7 @@ class ScaleModel(nn.Module):
 
 def test_logit_scale_is_clamped_and_hooks_run_after_every_step(tmp_path: Path) -> None:
     model = ScaleModel()
-    trained = fit(tmp_path, model=model, loss_fn=lambda m, batch: (m(batch[0]), {}), steps=6, lr=1.0,
-                  warmup_steps=0)
+    trained = fit(tmp_path, model=model, loss_fn=lambda m, batch: (m(batch[0]), {}), steps=6, lr=1.0, warmup_steps=0)
     assert model.hook_calls == 6
     # Adam moves the 0-dim log-scale by ~lr per step: unclamped it would pass log(100) by step 2.
     assert trained.logit_scale.log_scale.item() == pytest.approx(math.log(100.0))
@@ -111,11 +125,15 @@ def test_activation_checkpointing_uses_the_timm_hook_or_warns(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(("precision", "dtype"), [("auto", torch.float32), ("bf16", torch.bfloat16)])
-def test_precision_auto_is_fp32_on_cpu_and_bf16_autocasts(tmp_path: Path, precision: str,
-                                                          dtype: torch.dtype) -> None:
+def test_precision_auto_is_fp32_on_cpu_and_bf16_autocasts(tmp_path: Path, precision: str, dtype: torch.dtype) -> None:
     model = Checkpointable()
-    fit(tmp_path, model=model, loss_fn=lambda m, b: (m(b[0]).float().pow(2).mean(), {}), steps=1,
-        train=TrainConfig(precision=precision))
+    fit(
+        tmp_path,
+        model=model,
+        loss_fn=lambda m, b: (m(b[0]).float().pow(2).mean(), {}),
+        steps=1,
+        train=TrainConfig(precision=precision),
+    )
     assert model.output_dtypes == [dtype]
 
 
@@ -156,7 +174,8 @@ def test_move_to_device_moves_nested_tensors_and_keeps_structure() -> None:
 
 
 def test_resume_with_another_batch_size_warns_and_continues_from_the_next_epoch(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     fit(tmp_path, steps=12, checkpoint_every=3, batch_size=8)
     store = CheckpointStore(tmp_path / "checkpoints" / "tiny")
     shutil.rmtree(store.directory / "step-00000012")  # as if stopped after step 9 (epoch 1, batch 1)

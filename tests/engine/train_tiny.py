@@ -32,8 +32,7 @@ class TinyRegressor(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Linear(8, 16)
-        self.blocks = nn.ModuleList(
-            nn.Sequential(nn.LayerNorm(16), nn.Linear(16, 16), nn.GELU()) for _ in range(2))
+        self.blocks = nn.ModuleList(nn.Sequential(nn.LayerNorm(16), nn.Linear(16, 16), nn.GELU()) for _ in range(2))
         self.head = nn.Linear(16, 1)
         self.scale = LogitScale(init=0.1)
 
@@ -58,9 +57,17 @@ def tiny_dataset(n: int = 64) -> TensorDataset:
 
 def tiny_stage(**overrides: object) -> StageConfig:
     """The stage every engine test starts from (warmup, clipping and decay all active)."""
-    values: dict[str, object] = {"steps": 8, "batch_size": 4, "lr": 0.01, "weight_decay": 0.05,
-                                 "warmup_steps": 2, "grad_accum": 1, "clip_grad_norm": 1.0,
-                                 "checkpoint_every": 0, "log_every": 1}
+    values: dict[str, object] = {
+        "steps": 8,
+        "batch_size": 4,
+        "lr": 0.01,
+        "weight_decay": 0.05,
+        "warmup_steps": 2,
+        "grad_accum": 1,
+        "clip_grad_norm": 1.0,
+        "checkpoint_every": 0,
+        "log_every": 1,
+    }
     return StageConfig(**{**values, **overrides})
 
 
@@ -95,11 +102,20 @@ def main(argv: list[str] | None = None) -> None:
         calls += 1
         return mse_loss(model, batch)
 
-    stage = tiny_stage(steps=args.steps, batch_size=args.batch, grad_accum=args.accum,
-                       checkpoint_every=args.checkpoint_every)
+    stage = tiny_stage(
+        steps=args.steps, batch_size=args.batch, grad_accum=args.accum, checkpoint_every=args.checkpoint_every
+    )
     train = TrainConfig(seed=3, strategy=args.strategy, threads=1)
-    trainer = Trainer(model=tiny_model(), loss_fn=loss_fn, dataset=tiny_dataset(), stage=stage, train=train,
-                      run_dir=args.out, name="tiny", progress=False)
+    trainer = Trainer(
+        model=tiny_model(),
+        loss_fn=loss_fn,
+        dataset=tiny_dataset(),
+        stage=stage,
+        train=train,
+        run_dir=args.out,
+        name="tiny",
+        progress=False,
+    )
     trained = trainer.fit(resume=args.resume)
     if info.is_main:  # lets the test check what fit() hands back (FSDP: gathered weights)
         weights = {k: v.contiguous() for k, v in trained.state_dict().items()}

@@ -37,9 +37,7 @@ def gbsg2_split(gbsg2):
     """The reference protocol: 70/30 split stratified on the event, random_state=0, z-scored with train stats."""
     from sklearn.model_selection import train_test_split
 
-    train, test = train_test_split(
-        np.arange(len(gbsg2)), test_size=0.3, stratify=gbsg2["cens"], random_state=0
-    )
+    train, test = train_test_split(np.arange(len(gbsg2)), test_size=0.3, stratify=gbsg2["cens"], random_state=0)
     features = [c for c in gbsg2.columns if c not in ("time", "cens")]
     return (
         gbsg2.iloc[train].reset_index(drop=True),
@@ -60,9 +58,7 @@ def lifelines_gbsg2_fit(gbsg2_split):
     z_test = (test[features] - mean) / sd
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cph = CoxPHFitter().fit(
-            z_train.assign(time=train["time"], cens=train["cens"]), "time", "cens"
-        )
+        cph = CoxPHFitter().fit(z_train.assign(time=train["time"], cens=train["cens"]), "time", "cens")
     risk = cph.predict_partial_hazard(z_test).to_numpy()
     c = concordance_index(test["time"], -risk, test["cens"])
     return cph, c

@@ -57,9 +57,7 @@ def test_a_class_with_one_example_is_named():
     with pytest.raises(DataError, match=r"class 'rare' \(1 example\)"):
         LinearProbe().fit(x, np.array(["common"] * 6 + ["rare"]))
     with pytest.raises(DataError, match="y label 'b'.*only one class"):
-        LinearProbe().fit(
-            x, np.column_stack([np.arange(7) % 2, np.zeros(7)]), label_names=["a", "b"]
-        )
+        LinearProbe().fit(x, np.column_stack([np.arange(7) % 2, np.zeros(7)]), label_names=["a", "b"])
 
 
 def test_masked_bce_ignores_unknown_targets():
@@ -74,14 +72,10 @@ def test_masked_bce_ignores_unknown_targets():
 def test_mlp_head_learns_a_non_linear_multilabel_task_with_unknown_labels():
     rng = np.random.default_rng(5)
     x = rng.normal(size=(900, 6)).astype(np.float32)
-    y = np.column_stack([x[:, 0] * x[:, 1] > 0, np.abs(x[:, 2]) > 1]).astype(
-        np.float32
-    )  # XOR-like + band
+    y = np.column_stack([x[:, 0] * x[:, 1] > 0, np.abs(x[:, 2]) > 1]).astype(np.float32)  # XOR-like + band
     y[rng.random(y.shape) < 0.1] = np.nan
     tr, va, te = slice(0, 600), slice(600, 700), slice(700, 900)
-    head = MLPHead(
-        hidden=(64,), dropout=0.0, lr=1e-2, max_epochs=60, batch_size=128, patience=10, seed=0
-    )
+    head = MLPHead(hidden=(64,), dropout=0.0, lr=1e-2, max_epochs=60, batch_size=128, patience=10, seed=0)
     head.fit(x[tr], y[tr], x[va], y[va])
     proba = head.predict_proba(x[te])
     linear = LinearProbe().fit(x[tr], y[tr]).predict_proba(x[te])

@@ -75,9 +75,7 @@ def test_binary_point_estimates_and_intervals():
         assert out[f"{metric}_ci_low"] < out[metric] < out[f"{metric}_ci_high"]
     assert classification_metrics(y, score, n_boot=300, seed=0) == out  # seeded
     small = classification_metrics(y[:100], score[:100], n_boot=300, seed=0)
-    assert (
-        small["auc_ci_high"] - small["auc_ci_low"] > out["auc_ci_high"] - out["auc_ci_low"]
-    )  # less data, wider
+    assert small["auc_ci_high"] - small["auc_ci_low"] > out["auc_ci_high"] - out["auc_ci_low"]  # less data, wider
     none = classification_metrics(y, score, n_boot=0)
     assert none["auc_ci_low"] is None and none["auc"] == out["auc"]
 
@@ -89,18 +87,12 @@ def test_multilabel_skips_constant_labels_and_ignores_unknown_values():
     labels[:, 2] = 0.0  # constant: skipped
     scores = np.clip(labels * 0.3 + rng.random((n, 3)) * 0.7, 0, 1)
     labels[:20, 0] = np.nan  # unknown
-    out = classification_metrics(
-        labels, scores, n_boot=200, label_names=["effusion", "nodule", "hernia"]
-    )
+    out = classification_metrics(labels, scores, n_boot=200, label_names=["effusion", "nodule", "hernia"])
     assert out["skipped_labels"] == ["hernia"]
     assert set(out["per_label"]) == {"effusion", "nodule"}
     assert out["per_label"]["effusion"]["n"] == 180
-    assert out["per_label"]["effusion"]["auc"] == pytest.approx(
-        roc_auc_score(labels[20:, 0], scores[20:, 0])
-    )
-    assert out["auc"] == pytest.approx(
-        (out["per_label"]["effusion"]["auc"] + out["per_label"]["nodule"]["auc"]) / 2
-    )
+    assert out["per_label"]["effusion"]["auc"] == pytest.approx(roc_auc_score(labels[20:, 0], scores[20:, 0]))
+    assert out["auc"] == pytest.approx((out["per_label"]["effusion"]["auc"] + out["per_label"]["nodule"]["auc"]) / 2)
     assert out["auc_ci_low"] < out["auc"] < out["auc_ci_high"]
 
 

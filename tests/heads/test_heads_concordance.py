@@ -40,16 +40,12 @@ def test_tied_event_times_are_not_compared_and_reversing_risk_mirrors_c():
     time = np.array([1.0, 1.0, 2.0, 3.0])
     event = np.array([True, True, True, False])
     risk = np.array([0.3, 0.1, 0.2, 0.0])
-    assert (
-        concordance_counts(time, event, risk).comparable == 5
-    )  # 2 + 2 + 1; the tied pair (0, 1) is skipped
+    assert concordance_counts(time, event, risk).comparable == 5  # 2 + 2 + 1; the tied pair (0, 1) is skipped
     assert harrell_c(time, event, risk) + harrell_c(time, event, -risk) == pytest.approx(1.0)
 
 
 def test_nan_when_no_pair_is_comparable():
-    assert math.isnan(
-        harrell_c(np.array([1.0, 2.0]), np.array([False, False]), np.array([0.1, 0.2]))
-    )
+    assert math.isnan(harrell_c(np.array([1.0, 2.0]), np.array([False, False]), np.array([0.1, 0.2])))
 
 
 def test_rejects_mismatched_lengths_and_nan_risk():

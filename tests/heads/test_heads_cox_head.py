@@ -20,9 +20,7 @@ def test_unpenalised_linear_head_matches_lifelines_on_gbsg2(gbsg2_split, lifelin
     diff = np.abs(head.coef_ - cph.params_.to_numpy()).max()
     assert diff < 1e-3  # the requirement
     assert diff < 1e-5  # float64 Efron + L-BFGS actually reaches ~5e-7
-    c = harrell_c(
-        test["time"].to_numpy(), test["cens"].to_numpy(), head.predict_risk(test[features])
-    )
+    c = harrell_c(test["time"].to_numpy(), test["cens"].to_numpy(), head.predict_risk(test[features]))
     assert c == pytest.approx(0.6617, abs=0.005)
     assert c == pytest.approx(lifelines_c, abs=1e-6)
 
@@ -37,9 +35,7 @@ def test_penalty_means_lifelines_penalizer(gbsg2_split):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cph = CoxPHFitter(penalizer=0.1).fit(
-            train[[*features, "time", "cens"]].assign(
-                **{f: z[:, j] for j, f in enumerate(features)}
-            ),
+            train[[*features, "time", "cens"]].assign(**{f: z[:, j] for j, f in enumerate(features)}),
             "time",
             "cens",
         )

@@ -58,9 +58,7 @@ def test_invariant_to_row_order_and_to_a_shift_of_all_log_hazards():
     assert efron_neg_log_likelihood(log_hz[perm], time[perm], event[perm]).item() == pytest.approx(
         base.item(), abs=1e-10
     )
-    assert efron_neg_log_likelihood(log_hz + 123.0, time, event).item() == pytest.approx(
-        base.item(), abs=1e-8
-    )
+    assert efron_neg_log_likelihood(log_hz + 123.0, time, event).item() == pytest.approx(base.item(), abs=1e-8)
 
 
 def test_hand_computed_efron_value_for_two_tied_events():
@@ -72,9 +70,7 @@ def test_hand_computed_efron_value_for_two_tied_events():
     ea, eb, ec = (torch.tensor(v, dtype=torch.float64).exp() for v in (a, b, c))
     risk, tied = ea + eb + ec, ea + eb
     expected = -((a + b) - torch.log(risk) - torch.log(risk - 0.5 * tied))
-    assert efron_neg_log_likelihood(log_hz, time, event).item() == pytest.approx(
-        expected.item(), abs=1e-12
-    )
+    assert efron_neg_log_likelihood(log_hz, time, event).item() == pytest.approx(expected.item(), abs=1e-12)
 
 
 @pytest.mark.parametrize(

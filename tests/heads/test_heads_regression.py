@@ -25,9 +25,7 @@ def test_learns_two_targets_of_very_different_scales():
     pred = head.predict(x[600:])
     out = regression_metrics(y[600:], pred, target_names=["population", "rate"])
     assert out["per_target"]["population"]["r2"] > 0.8 and out["per_target"]["rate"]["r2"] > 0.8
-    assert (
-        out["per_target"]["population"]["rmse"] > 100 * out["per_target"]["rate"]["rmse"]
-    )  # original units
+    assert out["per_target"]["population"]["rmse"] > 100 * out["per_target"]["rate"]["rmse"]  # original units
     assert out["r2"] == pytest.approx(np.mean([v["r2"] for v in out["per_target"].values()]))
 
 

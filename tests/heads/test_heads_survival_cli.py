@@ -64,9 +64,7 @@ def test_fit_evaluate_survival_writes_plot_and_coefficients(gbsg2_split, tmp_pat
     head = CoxHead(penalty=0.0).fit(train[features], train["time"], train["cens"])
     high = head.predict_risk(test[features]) > np.median(head.predict_risk(train[features]))
     assert out["n_high_risk"] == int(high.sum())
-    reference = logrank_test(
-        test["time"][high], test["time"][~high], test["cens"][high], test["cens"][~high]
-    )
+    reference = logrank_test(test["time"][high], test["time"][~high], test["cens"][high], test["cens"][~high])
     assert out["logrank_p"] == pytest.approx(reference.p_value, rel=1e-9)
     assert out["logrank_p"] < 0.01  # the gbsg2 covariates separate the groups
 
@@ -96,9 +94,7 @@ def test_cli_reproduces_the_gbsg2_reference(app, gbsg2_csv, tmp_path, lifelines_
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["c_index"] == pytest.approx(0.6617, abs=0.005)
-    assert metrics["c_index"] == pytest.approx(
-        lifelines_c, abs=1e-6
-    )  # same split as the reference protocol
+    assert metrics["c_index"] == pytest.approx(lifelines_c, abs=1e-6)  # same split as the reference protocol
     assert {"c_index_uno", "td_auc_mean", "ibs"} <= metrics.keys()
     assert (metrics["n_train"], metrics["n_test"]) == (480, 206)
     assert pd.read_csv(out / "coefficients.csv")["feature"].tolist() == features.split(",")
@@ -133,9 +129,7 @@ def test_features_from_a_safetensors_embeddings_file_and_an_mlp_head(tmp_path):
     from safetensors.numpy import save_file
 
     table, emb = _embeddings_table(tmp_path)
-    order = np.random.default_rng(1).permutation(
-        len(table)
-    )  # the file's row order differs from the table's
+    order = np.random.default_rng(1).permutation(len(table))  # the file's row order differs from the table's
     save_file(
         {"image": emb[order]},
         str(tmp_path / "emb.safetensors"),
@@ -159,9 +153,7 @@ def test_features_from_a_safetensors_embeddings_file_and_an_mlp_head(tmp_path):
 
 def test_features_from_csv_are_joined_on_the_id_column(tmp_path):
     table, emb = _embeddings_table(tmp_path)
-    features = (
-        pd.DataFrame(emb, columns=[f"f{j}" for j in range(6)]).assign(id=table["id"]).iloc[::-1]
-    )
+    features = pd.DataFrame(emb, columns=[f"f{j}" for j in range(6)]).assign(id=table["id"]).iloc[::-1]
     features.to_csv(tmp_path / "features.csv", index=False)
     metrics = survival_command(
         tmp_path / "table.csv",
@@ -265,13 +257,9 @@ def test_bad_tables_raise_data_error_naming_the_problem(tmp_path, change, option
 
 def test_feature_file_ids_that_do_not_match_the_table_are_listed(tmp_path):
     frame = _frame()
-    pd.DataFrame({"id": [f"s{i}" for i in range(2, 20)], "f": np.arange(18.0)}).to_csv(
-        tmp_path / "f.csv", index=False
-    )
+    pd.DataFrame({"id": [f"s{i}" for i in range(2, 20)], "f": np.arange(18.0)}).to_csv(tmp_path / "f.csv", index=False)
     run = _bad(tmp_path, frame, feature_cols=None, features=tmp_path / "f.csv", id_col="id")
-    with pytest.raises(
-        DataError, match=r"2 of 20 ids of the table's 'id' column have no features: s0, s1"
-    ):
+    with pytest.raises(DataError, match=r"2 of 20 ids of the table's 'id' column have no features: s0, s1"):
         run()
 
 

@@ -51,20 +51,12 @@ def test_every_metric_equals_scikit_survival(gbsg2_split, sksurv_cox):
     times = evaluation_times(t_te, e_te == 1)
     assert got["eval_times"] == pytest.approx(list(times))
     assert len(times) >= 10 and times.min() >= t_te.min() and times.max() < t_te.max()
-    assert got["c_index"] == pytest.approx(
-        concordance_index_censored(e_te == 1, t_te, risk_te)[0], abs=1e-12
-    )
-    assert got["c_index_uno"] == pytest.approx(
-        concordance_index_ipcw(y_tr, y_te, risk_te, tau=tau)[0], abs=1e-12
-    )
+    assert got["c_index"] == pytest.approx(concordance_index_censored(e_te == 1, t_te, risk_te)[0], abs=1e-12)
+    assert got["c_index_uno"] == pytest.approx(concordance_index_ipcw(y_tr, y_te, risk_te, tau=tau)[0], abs=1e-12)
     assert got["tau"] == tau
-    assert got["td_auc_mean"] == pytest.approx(
-        cumulative_dynamic_auc(y_tr, y_te, risk_te, times)[1], abs=1e-12
-    )
+    assert got["td_auc_mean"] == pytest.approx(cumulative_dynamic_auc(y_tr, y_te, risk_te, times)[1], abs=1e-12)
     survival = np.vstack([fn(times) for fn in model.predict_survival_function(z_test)])
-    assert got["ibs"] == pytest.approx(
-        integrated_brier_score(y_tr, y_te, survival, times), abs=1e-9
-    )
+    assert got["ibs"] == pytest.approx(integrated_brier_score(y_tr, y_te, survival, times), abs=1e-9)
     assert 0.0 < got["ibs"] < 0.25 and 0.6 < got["c_index_uno"] < 0.75
 
 

@@ -38,9 +38,7 @@ def test_early_stopping_restores_the_best_epoch_weights():
     assert history.stopped_early
     assert len(history.train_loss) == history.best_epoch + 1 + 4
     assert history.val_loss[history.best_epoch] == min(history.val_loss)
-    assert torch.equal(
-        model.weight, snapshots[history.best_epoch]
-    )  # best weights restored, not the last ones
+    assert torch.equal(model.weight, snapshots[history.best_epoch])  # best weights restored, not the last ones
     assert not torch.equal(model.weight, snapshots[-1])
 
 

@@ -26,9 +26,7 @@ class FakeTextEncoder:
         for p in prompts:
             if p not in self.table:
                 g = torch.Generator().manual_seed(len(self.table))
-                self.table[p] = torch.randn(self.dim, generator=g) * (
-                    1 + len(self.table)
-                )  # unequal norms
+                self.table[p] = torch.randn(self.dim, generator=g) * (1 + len(self.table))  # unequal norms
         return torch.stack([self.table[p] for p in prompts])
 
 
@@ -42,9 +40,7 @@ def test_ensemble_is_the_renormalised_mean_of_normalised_prompt_embeddings():
     emb = class_text_embeddings(encode, classes, templates)
     assert len(encode.calls) == 1 and len(encode.calls[0]) == 6  # one batched call
     prompts = [t.format(finding=s) for s in classes["pleural effusion"] for t in templates]
-    expected = F.normalize(
-        torch.stack([F.normalize(encode.table[p], dim=0) for p in prompts]).mean(0), dim=0
-    )
+    expected = F.normalize(torch.stack([F.normalize(encode.table[p], dim=0) for p in prompts]).mean(0), dim=0)
     assert emb.shape == (2, 8)
     assert torch.allclose(emb[0], expected, atol=1e-6)
     assert torch.allclose(emb.norm(dim=1), torch.ones(2))
@@ -79,9 +75,7 @@ def test_binary_probabilities_are_the_two_prompt_softmax():
 def test_mi_zero_topk_pooling():
     logits = torch.tensor([[0.1, 0.9], [0.7, 0.2], [0.4, 0.3], [0.8, 0.0]])
     assert torch.allclose(mi_zero_topk(logits, 2), torch.tensor([0.75, 0.6]))
-    assert torch.allclose(
-        mi_zero_topk(logits, 100), logits.mean(0)
-    )  # k beyond the bag: mean pooling
+    assert torch.allclose(mi_zero_topk(logits, 100), logits.mean(0))  # k beyond the bag: mean pooling
     batched = torch.stack([logits, logits.flip(0)])
     assert torch.allclose(mi_zero_topk(batched, 1), torch.tensor([[0.8, 0.9], [0.8, 0.9]]))
     with pytest.raises(ValueError):

@@ -47,9 +47,7 @@ def make_inputs() -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     total = WORLD_SIZE * LOCAL_BATCH
     image = F.normalize(torch.randn(total, DIM, generator=generator, dtype=torch.float64), dim=1)
-    text = F.normalize(
-        image + torch.randn(total, DIM, generator=generator, dtype=torch.float64), dim=1
-    )
+    text = F.normalize(image + torch.randn(total, DIM, generator=generator, dtype=torch.float64), dim=1)
     findings = (torch.rand(total, 4, generator=generator) < 0.4).float()
     findings[1, 2] = 0.5
     findings[3, 0] = float("nan")
@@ -65,9 +63,7 @@ def make_inputs() -> dict[str, torch.Tensor]:
     text_tokens = torch.randn(total, TEXT_TOKENS, DIM, generator=generator, dtype=torch.float64)
     image_mask = torch.rand(total, IMAGE_TOKENS, generator=generator) < 0.7
     image_mask[:, 0] = True
-    text_mask = torch.arange(TEXT_TOKENS)[None] < torch.randint(
-        1, TEXT_TOKENS + 1, (total, 1), generator=generator
-    )
+    text_mask = torch.arange(TEXT_TOKENS)[None] < torch.randint(1, TEXT_TOKENS + 1, (total, 1), generator=generator)
     return {
         "image": image,
         "text": text,
@@ -124,9 +120,9 @@ def run_case(name: str, local: dict[str, torch.Tensor], rank: int, world_size: i
         return _grads(loss, {"image": image, "text": text, "scale": scale})
     if family == "open_clip":
         local_loss, with_grad = MODES[mode]
-        loss = oracle.ClipLoss(
-            local_loss=local_loss, gather_with_grad=with_grad, rank=rank, world_size=world_size
-        )(image, text, scale)
+        loss = oracle.ClipLoss(local_loss=local_loss, gather_with_grad=with_grad, rank=rank, world_size=world_size)(
+            image, text, scale
+        )
         return _grads(loss, {"image": image, "text": text, "scale": scale})
     if family == "filip":
         local_loss, with_grad = MODES[mode]
@@ -152,9 +148,7 @@ def run_case(name: str, local: dict[str, torch.Tensor], rank: int, world_size: i
         reference = SigLipLoss().double()  # the same initial values, as plain leaves
         log_scale = reference.logit_scale.log_scale.detach().clone().requires_grad_()
         bias = reference.logit_bias.detach().clone().requires_grad_()
-        loss = oracle.SigLipLoss(rank=rank, world_size=world_size, dist_impl=mode)(
-            image, text, log_scale.exp(), bias
-        )
+        loss = oracle.SigLipLoss(rank=rank, world_size=world_size, dist_impl=mode)(image, text, log_scale.exp(), bias)
         return _grads(loss, {"image": image, "text": text, "log_scale": log_scale, "bias": bias})
     if family == "prototype":
         torch.manual_seed(0)

@@ -22,9 +22,7 @@ from safetensors.torch import load_file, save_file
 def main(rank: int, world_size: int, init: str, inputs_path: str, out_dir: str) -> None:
     torch.set_num_threads(1)
     warnings.simplefilter("ignore", FutureWarning)  # open_clip's deprecated all_gather
-    dist.init_process_group(
-        "gloo", init_method=init, rank=rank, world_size=world_size, timeout=timedelta(seconds=60)
-    )
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world_size, timeout=timedelta(seconds=60))
     local = local_slice(load_file(inputs_path), rank)
     oracle = open_clip_loss_module()
     results = {}

@@ -8,15 +8,11 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 
-def unit_features(
-    batch: int, dim: int, *, seed: int, dtype=torch.float32
-) -> tuple[torch.Tensor, torch.Tensor]:
+def unit_features(batch: int, dim: int, *, seed: int, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised (batch, dim) image and text features, leaves requiring grad."""
     generator = torch.Generator().manual_seed(seed)
     image = F.normalize(torch.randn(batch, dim, generator=generator, dtype=torch.float64), dim=1)
-    text = F.normalize(
-        image + torch.randn(batch, dim, generator=generator, dtype=torch.float64), dim=1
-    )
+    text = F.normalize(image + torch.randn(batch, dim, generator=generator, dtype=torch.float64), dim=1)
     return image.to(dtype).requires_grad_(), text.to(dtype).requires_grad_()
 
 
@@ -50,7 +46,5 @@ class LargestAllocation(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         for tensor in tree_leaves(out):
             if isinstance(tensor, torch.Tensor):
-                self.largest = max(
-                    self.largest, tensor.untyped_storage().nbytes() // tensor.element_size()
-                )
+                self.largest = max(self.largest, tensor.untyped_storage().nbytes() // tensor.element_size())
         return out

@@ -28,10 +28,7 @@ def soft_infonce(
     text_targets = targets if text_targets is None else text_targets
     image_to_text = F.log_softmax(scale * row_images @ column_texts.T, dim=1)
     text_to_image = F.log_softmax(scale * row_texts @ column_images.T, dim=1)
-    return (
-        -((targets * image_to_text).sum(1).mean() + (text_targets * text_to_image).sum(1).mean())
-        / 2
-    )
+    return -((targets * image_to_text).sum(1).mean() + (text_targets * text_to_image).sum(1).mean()) / 2
 
 
 def filip_scores(
@@ -56,7 +53,4 @@ def filip_loss(
 ) -> torch.Tensor:
     """Cross-entropy on FILIP scores; rows are queries, matching pair at ``row + offset``."""
     labels = torch.arange(image_to_text.shape[0]) + offset
-    return (
-        F.cross_entropy(scale * image_to_text, labels)
-        + F.cross_entropy(scale * text_to_image, labels)
-    ) / 2
+    return (F.cross_entropy(scale * image_to_text, labels) + F.cross_entropy(scale * text_to_image, labels)) / 2

@@ -43,7 +43,5 @@ def test_perfectly_aligned_batch_has_lower_loss_than_shuffled():
     image, _ = unit_features(16, 32, seed=1)
     loss = ClipLoss()
     aligned = loss(image, image, 20.0)
-    shuffled = loss(
-        image, image[torch.randperm(16, generator=torch.Generator().manual_seed(0))], 20.0
-    )
+    shuffled = loss(image, image[torch.randperm(16, generator=torch.Generator().manual_seed(0))], 20.0)
     assert aligned < 0.1 < shuffled

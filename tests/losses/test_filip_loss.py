@@ -12,16 +12,10 @@ from domainclip.losses import FilipLoss
 
 def _tokens(batch: int, image_len: int, text_len: int, dim: int, seed: int):
     generator = torch.Generator().manual_seed(seed)
-    image = torch.nn.functional.normalize(
-        torch.randn(batch, image_len, dim, generator=generator), dim=-1
-    )
-    text = torch.nn.functional.normalize(
-        torch.randn(batch, text_len, dim, generator=generator), dim=-1
-    )
+    image = torch.nn.functional.normalize(torch.randn(batch, image_len, dim, generator=generator), dim=-1)
+    text = torch.nn.functional.normalize(torch.randn(batch, text_len, dim, generator=generator), dim=-1)
     image_mask = torch.rand(batch, image_len, generator=generator) < 0.7
-    text_mask = torch.arange(text_len)[None, :] < torch.randint(
-        1, text_len + 1, (batch, 1), generator=generator
-    )
+    text_mask = torch.arange(text_len)[None, :] < torch.randint(1, text_len + 1, (batch, 1), generator=generator)
     image_mask[:, 0] = True
     return image.double().requires_grad_(), text.double().requires_grad_(), image_mask, text_mask
 

@@ -113,13 +113,9 @@ def _expected(case: str, inputs, rank: int) -> dict[str, torch.Tensor]:
 
         def objective(rows, detach_columns):
             columns = (lambda t: t.detach()) if detach_columns else (lambda t: t)
-            return soft_infonce(
-                x[rows], columns(y), y[rows], columns(x), scale, targets[rows], text_targets[rows]
-            )
+            return soft_infonce(x[rows], columns(y), y[rows], columns(x), scale, targets[rows], text_targets[rows])
 
-        return _contrastive_expectation(
-            objective, {"image": x, "text": y, "scale": scale}, mode, rank
-        )
+        return _contrastive_expectation(objective, {"image": x, "text": y, "scale": scale}, mode, rank)
     if family == "filip":
         x = inputs["image_tokens"].clone().requires_grad_()
         y = inputs["text_tokens"].clone().requires_grad_()
@@ -133,9 +129,7 @@ def _expected(case: str, inputs, rank: int) -> dict[str, torch.Tensor]:
             offset = 0 if rows == slice(None) else rows.start
             return filip_loss(image_to_text, text_to_image, scale, offset)
 
-        return _contrastive_expectation(
-            objective, {"image": x, "text": y, "scale": scale}, mode, rank
-        )
+        return _contrastive_expectation(objective, {"image": x, "text": y, "scale": scale}, mode, rank)
     # SigLIP and prototypes: rank r's features get world_size * dL/d(own rows); the shared
     # parameters' gradients and the losses average over ranks to the single-process ones.
     x, y = inputs["image"].clone().requires_grad_(), inputs["text"].clone().requires_grad_()
@@ -167,16 +161,12 @@ def test_equals_single_process_over_the_concatenated_batch(case, ranks, inputs):
                 value = sum(ranks[r][case][name] for r in range(WORLD_SIZE)) / WORLD_SIZE
             else:
                 value = got[field]
-            torch.testing.assert_close(
-                value, want.detach(), **TOLERANCE, msg=f"{case} rank {rank} {field}"
-            )
+            torch.testing.assert_close(value, want.detach(), **TOLERANCE, msg=f"{case} rank {rank} {field}")
             checked += 1
     assert checked >= 8
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in CASES if c.split("/")[0] in ("clip", "soft", "soft-text", "filip")]
-)
+@pytest.mark.parametrize("case", [c for c in CASES if c.split("/")[0] in ("clip", "soft", "soft-text", "filip")])
 def test_mean_loss_over_ranks_is_the_global_loss(case, ranks, inputs):
     """(SigLIP and prototypes check this as their 'mean loss' above.)"""
     family = case.split("/")[0]
@@ -196,9 +186,7 @@ def test_clip_loss_matches_open_clip_on_two_processes(mode, ranks):
     for rank in range(WORLD_SIZE):
         want, got = ranks[rank][f"open_clip/{mode}"], ranks[rank][f"clip/{mode}/dense"]
         for field in want:
-            torch.testing.assert_close(
-                got[field], want[field], **TOLERANCE, msg=f"{mode} rank {rank} {field}"
-            )
+            torch.testing.assert_close(got[field], want[field], **TOLERANCE, msg=f"{mode} rank {rank} {field}")
 
 
 @pytest.mark.parametrize(("ours", "theirs"), [("gather", "gather"), ("neighbour", "shift")])
@@ -206,6 +194,4 @@ def test_siglip_matches_open_clip_on_two_processes(ours, theirs, ranks):
     for rank in range(WORLD_SIZE):
         want, got = ranks[rank][f"open_clip-siglip/{theirs}"], ranks[rank][f"siglip/{ours}"]
         for field in want:
-            torch.testing.assert_close(
-                got[field], want[field], **TOLERANCE, msg=f"{ours} rank {rank} {field}"
-            )
+            torch.testing.assert_close(got[field], want[field], **TOLERANCE, msg=f"{ours} rank {rank} {field}")

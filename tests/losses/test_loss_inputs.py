@@ -23,9 +23,7 @@ def _features(batch=4, dim=8):
 
 @pytest.mark.parametrize("loss", [ClipLoss(), SoftLabelClipLoss(), ClipLoss(memory_bounded=True)])
 def test_mismatched_batch_sizes(loss):
-    with pytest.raises(
-        ValueError, match=r"same batch size.*image_features \(4, 8\) and text_features \(3, 8\)"
-    ):
+    with pytest.raises(ValueError, match=r"same batch size.*image_features \(4, 8\) and text_features \(3, 8\)"):
         loss(torch.randn(4, 8), torch.randn(3, 8), 10.0)
 
 
@@ -42,11 +40,7 @@ def test_mismatched_widths_and_ranks():
 def test_non_finite_features_name_the_argument_and_entry(loss):
     image, text = _features()
     text[2, 5] = float("inf")
-    call = (
-        (lambda: loss(image, text))
-        if not isinstance(loss, ClipLoss)
-        else (lambda: loss(image, text, 10.0))
-    )
+    call = (lambda: loss(image, text)) if not isinstance(loss, ClipLoss) else (lambda: loss(image, text, 10.0))
     with pytest.raises(
         ValueError,
         match=r"text_features contains non-finite values: 1 of 32 entries, "
@@ -63,9 +57,7 @@ def test_non_finite_logit_scale():
 def test_findings_of_the_wrong_length():
     with pytest.raises(ValueError, match=r"findings must have shape \(4, K\).*got \(3, 5\)"):
         SoftLabelClipLoss()(*_features(), 10.0, findings=torch.zeros(3, 5))
-    with pytest.raises(
-        ValueError, match=r"findings must have shape \(4, 18\) \(18 findings\), got \(4, 17\)"
-    ):
+    with pytest.raises(ValueError, match=r"findings must have shape \(4, 18\) \(18 findings\), got \(4, 17\)"):
         SoftLabelClipLoss(num_findings=18)(*_features(), 10.0, findings=torch.zeros(4, 17))
 
 

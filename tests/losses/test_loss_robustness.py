@@ -25,9 +25,7 @@ def _as_tokens(features: torch.Tensor) -> torch.Tensor:
     return torch.stack([features, 0.5 * features, -features], dim=1)
 
 
-def _run(
-    kind: str, image: torch.Tensor, text: torch.Tensor, scale: torch.Tensor, findings: torch.Tensor
-):
+def _run(kind: str, image: torch.Tensor, text: torch.Tensor, scale: torch.Tensor, findings: torch.Tensor):
     torch.manual_seed(0)  # prototype initialisation
     if kind.startswith("clip"):
         return ClipLoss(memory_bounded=kind.endswith("bounded"), chunk_size=2)(image, text, scale)
@@ -56,9 +54,7 @@ def _case(condition: str, dtype=torch.float32):
     return image.to(dtype).requires_grad_(), text.to(dtype).requires_grad_(), scale, findings
 
 
-@pytest.mark.parametrize(
-    "condition", ["scale at clamp", "zero-norm features", "batch of one", "identical findings"]
-)
+@pytest.mark.parametrize("condition", ["scale at clamp", "zero-norm features", "batch of one", "identical findings"])
 @pytest.mark.parametrize("kind", LOSSES)
 def test_loss_and_gradients_are_finite(kind, condition):
     image, text, scale, findings = _case(condition)

@@ -15,9 +15,7 @@ def test_sinkhorn_rows_are_distributions_and_prototypes_balance():
     assert (assignments >= 0).all()
     torch.testing.assert_close(assignments.sum(dim=1), torch.ones(64))
     converged = sinkhorn_knopp(scores, epsilon=0.05, iterations=200)
-    torch.testing.assert_close(
-        converged.sum(dim=0), torch.full((16,), 64 / 16), atol=1e-3, rtol=1e-3
-    )
+    torch.testing.assert_close(converged.sum(dim=0), torch.full((16,), 64 / 16), atol=1e-3, rtol=1e-3)
     # without balancing, the raw softmax piles samples onto few prototypes
     raw = torch.softmax(scores / 0.05, dim=1).sum(dim=0)
     assert raw.max() / raw.min() > 5 * (converged.sum(0).max() / converged.sum(0).min())
@@ -50,6 +48,4 @@ def test_gradients_reach_features_and_prototypes_and_training_lowers_the_loss():
 
 def test_output_dict_key():
     image, text = unit_features(4, 8, seed=0)
-    assert set(PrototypeLoss(dim=8, num_prototypes=4)(image, text, output_dict=True)) == {
-        "prototype_loss"
-    }
+    assert set(PrototypeLoss(dim=8, num_prototypes=4)(image, text, output_dict=True)) == {"prototype_loss"}

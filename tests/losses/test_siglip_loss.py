@@ -27,9 +27,7 @@ def test_matches_open_clip_including_scale_and_bias_gradients(open_clip_loss, ba
 
     log_scale = torch.tensor(math.log(10.0), requires_grad=True)
     bias = torch.tensor(-10.0, requires_grad=True)
-    want = loss_and_grads(
-        lambda x, y: open_clip_loss.SigLipLoss()(x, y, log_scale.exp(), bias), image, text
-    )
+    want = loss_and_grads(lambda x, y: open_clip_loss.SigLipLoss()(x, y, log_scale.exp(), bias), image, text)
     want += [log_scale.grad, bias.grad]
     for name, w, g in zip(("loss", "d image", "d text", "d log scale", "d bias"), want, got):
         torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-6, msg=name)

@@ -46,9 +46,7 @@ def test_unknown_entries_are_ignored_pairwise():
     findings = torch.tensor([[1.0, 0, NAN], [1, 0, 1], [1, 0, 0], [0, 1, 1]])
     targets = soft_targets(findings, temperature=0.1, soft_weight=1)
     # Sample 0 agrees with 1 and 2 on everything both know, so they weigh as much as itself.
-    assert targets[0, 1] == pytest.approx(targets[0, 0]) and targets[0, 2] == pytest.approx(
-        targets[0, 0]
-    )
+    assert targets[0, 1] == pytest.approx(targets[0, 0]) and targets[0, 2] == pytest.approx(targets[0, 0])
     assert targets[0, 3] < 1e-3 * targets[0, 0]
 
 
@@ -88,15 +86,11 @@ def test_similarity_with_unknown_entries_matches_a_per_pair_computation():
     general = FindingSimilarity(findings)(slice(0, 9), slice(0, 9)) + 1
     for i in range(9):
         for j in range(9):
-            assert general[i, j] == pytest.approx(
-                _pair_cosine(findings[i], findings[j]), abs=1e-6
-            ), (i, j)
+            assert general[i, j] == pytest.approx(_pair_cosine(findings[i], findings[j]), abs=1e-6), (i, j)
     assert (general[4] == 0).all() and general[5, 6] == 0
 
 
-@pytest.mark.parametrize(
-    ("row_unknown", "col_unknown"), [(0.0, 0.6), (0.6, 0.0), (0.1, 0.1), (0.7, 0.7)]
-)
+@pytest.mark.parametrize(("row_unknown", "col_unknown"), [(0.0, 0.6), (0.6, 0.0), (0.1, 0.1), (0.7, 0.7)])
 def test_cross_similarity_matches_a_per_pair_computation(row_unknown, col_unknown):
     """Every path: one side fully known (either one), both partly known with and without
     pairs that know nothing in common."""
@@ -124,9 +118,7 @@ def test_a_sentence_is_compared_with_what_it_states_only():
     torch.testing.assert_close(s, torch.tensor([[1.0, 0, 1], [0, 1, 1], [1, 0, 1]]))
     among_sentences = FindingSimilarity(sentences)(slice(0, 3), slice(0, 3)) + 1
     assert among_sentences[0, 2] == 0  # "No pleural effusion." vs "No ascites.": nothing in common
-    transposed = FindingSimilarity(studies, columns=sentences).transposed()(
-        slice(0, 3), slice(0, 3)
-    )
+    transposed = FindingSimilarity(studies, columns=sentences).transposed()(slice(0, 3), slice(0, 3))
     torch.testing.assert_close(transposed + 1, s.T)
 
 
@@ -160,9 +152,7 @@ def test_groups_are_positives_even_without_shared_findings():
     findings = torch.tensor([[1.0, 0], [0, 1], [0, 0], [1, 1]])
     groups = torch.tensor([7, 7, 8, 9])
     targets = soft_targets(findings, groups, temperature=0.1, soft_weight=0.5)
-    assert targets[0, 1] == pytest.approx(targets[0, 0]) and targets[1, 0] == pytest.approx(
-        targets[1, 1]
-    )
+    assert targets[0, 1] == pytest.approx(targets[0, 0]) and targets[1, 0] == pytest.approx(targets[1, 1])
     assert targets[2, 2] > 0.5 > targets[0, 0]  # a group of two splits its identity mass
 
 
@@ -217,9 +207,7 @@ def test_matches_naive_soft_cross_entropy(memory_bounded, texts_state_less):
     image_rows = soft_targets(findings.double(), groups, **targets_options)
     text_rows = soft_targets(findings.double(), groups, texts_as_rows=True, **targets_options)
     assert torch.allclose(image_rows, text_rows) != texts_state_less
-    want = loss_and_grads(
-        lambda x, y, s: soft_infonce(x, y, y, x, s, image_rows, text_rows), image, text, scale
-    )
+    want = loss_and_grads(lambda x, y, s: soft_infonce(x, y, y, x, s, image_rows, text_rows), image, text, scale)
     loss = SoftLabelClipLoss(**options, memory_bounded=memory_bounded, chunk_size=6)
     got = loss_and_grads(
         lambda *x: loss(*x, findings=findings, groups=groups, text_findings=text_findings),

@@ -36,9 +36,7 @@ def test_logsumexp_and_weighted_sum_match_autograd(chunk_size):
         return weights[rows, cols]
 
     got = loss_and_grads(
-        lambda *x: combine(
-            contrastive_logsumexp(*x, columns=True, weights=tile, chunk_size=chunk_size)
-        ),
+        lambda *x: combine(contrastive_logsumexp(*x, columns=True, weights=tile, chunk_size=chunk_size)),
         a,
         b,
         scale,
@@ -50,9 +48,7 @@ def test_logsumexp_and_weighted_sum_match_autograd(chunk_size):
 @pytest.mark.parametrize("chunk_size", [None, 3])
 def test_rows_only_mode_returns_no_columns(chunk_size):
     a, b = unit_features(5, 4, seed=0)
-    rows, cols, weighted = contrastive_logsumexp(
-        a, b[:3], torch.tensor(2.0), columns=False, chunk_size=chunk_size
-    )
+    rows, cols, weighted = contrastive_logsumexp(a, b[:3], torch.tensor(2.0), columns=False, chunk_size=chunk_size)
     assert cols is None and weighted is None
     torch.testing.assert_close(rows, torch.logsumexp(2.0 * a @ b[:3].T, dim=1))
 
@@ -78,9 +74,7 @@ def test_memory_bounded_equals_dense(loss_name):
             loss = ClipLoss(memory_bounded=memory_bounded, chunk_size=8)
             return loss_and_grads(loss, image, text, scale)
         loss = SoftLabelClipLoss(memory_bounded=memory_bounded, chunk_size=8)
-        return loss_and_grads(
-            lambda *x: loss(*x, findings=findings, groups=groups), image, text, scale
-        )
+        return loss_and_grads(lambda *x: loss(*x, findings=findings, groups=groups), image, text, scale)
 
     for dense, tiled in zip(run(False), run(True)):
         torch.testing.assert_close(tiled, dense, atol=1e-5, rtol=1e-5)

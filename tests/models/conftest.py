@@ -21,6 +21,4 @@ def one_thread():
 @pytest.fixture(scope="session")
 def scratch_tower() -> TextTower:
     torch.manual_seed(0)
-    return TextTower.from_scratch(
-        REPORTS, vocab_size=150, hidden_size=32, depth=1, heads=2, max_length=32
-    ).eval()
+    return TextTower.from_scratch(REPORTS, vocab_size=150, hidden_size=32, depth=1, heads=2, max_length=32).eval()

@@ -41,11 +41,7 @@ def test_forward_feeds_a_contrastive_loss_and_every_parameter_learns(model):
     logits = out["logit_scale"] * out["image_features"] @ out["text_features"].T
     target = torch.arange(4)
     ((F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2).backward()
-    unused = [
-        n
-        for n, p in model.named_parameters()
-        if p.requires_grad and (p.grad is None or not p.grad.any())
-    ]
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
     assert unused == []  # DDP requires every trainable parameter to receive a gradient
     assert model.no_weight_decay() <= {n for n, _ in model.named_parameters()}
     model.zero_grad()
@@ -57,13 +53,9 @@ def test_build_from_model_config():
         image=ImageEncoderConfig(patch_size=(8, 8, 8), hidden_size=24, depth=1, heads=2),
         text=TextEncoderConfig(hidden_size=16, depth=1, heads=2, vocab_size=100, max_length=24),
     )
-    model = build_domain_clip(
-        cfg, in_channels=1, img_size=(16, 16, 8), training_texts=REPORTS
-    ).eval()
+    model = build_domain_clip(cfg, in_channels=1, img_size=(16, 16, 8), training_texts=REPORTS).eval()
     assert model.encode_image(torch.rand(2, 1, 16, 16, 8)).shape == (2, 12)
-    assert model.text_tower.hidden_size == 16 and math.isclose(
-        model.logit_scale().item(), 1 / 0.07, rel_tol=1e-5
-    )
+    assert model.text_tower.hidden_size == 16 and math.isclose(model.logit_scale().item(), 1 / 0.07, rel_tol=1e-5)
     reused = tiny_encoder_3d()
     assert (
         build_domain_clip(

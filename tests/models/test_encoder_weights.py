@@ -49,9 +49,7 @@ def test_whole_mae_state_dict_with_prefix(pretrained_mae):
     load_encoder_weights(fresh, pretrained_mae.state_dict(), prefix="encoder.")
     assert torch.equal(fresh.cls_token, pretrained_mae.encoder.cls_token)
     with pytest.raises(CheckpointError, match="unexpected .*decoder"):
-        load_encoder_weights(
-            fresh, pretrained_mae.state_dict()
-        )  # without the prefix: decoder is unexpected
+        load_encoder_weights(fresh, pretrained_mae.state_dict())  # without the prefix: decoder is unexpected
     with pytest.raises(CheckpointError, match="no tensors under the prefix 'image_encoder.'"):
         load_encoder_weights(fresh, pretrained_mae.state_dict(), prefix="image_encoder.")
 
@@ -76,9 +74,7 @@ def test_unreadable_files_are_checkpoint_errors(tmp_path):
         load_encoder_weights(tiny_encoder_3d(), tmp_path / "absent.safetensors")
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"\x00\x01 this is not safetensors")
-    with pytest.raises(
-        CheckpointError, match="broken.safetensors: not a readable safetensors file"
-    ):
+    with pytest.raises(CheckpointError, match="broken.safetensors: not a readable safetensors file"):
         load_encoder_weights(tiny_encoder_3d(), broken)
 
 
@@ -93,9 +89,7 @@ def test_monai_mae_checkpoint_maps_onto_the_encoder():
         decoder_num_layers=1,
     )
     encoder = tiny_encoder_3d()
-    load_encoder_weights(
-        encoder, encoder_state_from_monai(monai_mae.state_dict())
-    )  # strict by name and shape
+    load_encoder_weights(encoder, encoder_state_from_monai(monai_mae.state_dict()))  # strict by name and shape
     assert torch.equal(encoder.norm.weight, monai_mae.blocks[2].weight)
     assert torch.equal(encoder.blocks[1].mlp.fc2.weight, monai_mae.blocks[1].mlp.linear2.weight)
     assert torch.equal(encoder.blocks[0].attn.proj.bias, monai_mae.blocks[0].attn.out_proj.bias)
@@ -104,9 +98,7 @@ def test_monai_mae_checkpoint_maps_onto_the_encoder():
 def test_monai_vit_weights_give_the_same_tokens():
     # MONAI's ViT shares the MAE encoder's names (with `norm` for the final LayerNorm): same weights, same tokens
     torch.manual_seed(0)
-    monai_vit = MonaiViT(
-        **GEOMETRY, mlp_dim=96, num_layers=2, pos_embed_type="sincos", classification=True
-    ).eval()
+    monai_vit = MonaiViT(**GEOMETRY, mlp_dim=96, num_layers=2, pos_embed_type="sincos", classification=True).eval()
     captured = []
     monai_vit.norm.register_forward_hook(lambda module, args, out: captured.append(out))
     encoder = tiny_encoder_3d().eval()

@@ -9,14 +9,10 @@ from domainclip.models.mae import MaskedAutoencoder
 from domainclip.models.patches import unpatchify
 
 
-@pytest.mark.parametrize(
-    "make, shape", [(tiny_encoder_3d, (2, 1, 16, 16, 16)), (tiny_encoder_2d, (2, 12, 16, 16))]
-)
+@pytest.mark.parametrize("make, shape", [(tiny_encoder_3d, (2, 1, 16, 16, 16)), (tiny_encoder_2d, (2, 12, 16, 16))])
 def test_forward_backward_and_encoder_sees_only_visible_tokens(make, shape):
     encoder = make()
-    mae = MaskedAutoencoder(
-        encoder, decoder_hidden_size=16, decoder_depth=1, decoder_heads=2, mask_ratio=0.75
-    )
+    mae = MaskedAutoencoder(encoder, decoder_hidden_size=16, decoder_depth=1, decoder_heads=2, mask_ratio=0.75)
     seen = []
     encoder.blocks[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].shape))
     loss, pred, mask = mae(torch.randn(*shape))
@@ -50,12 +46,8 @@ def test_per_patch_normalised_targets_ignore_patch_brightness_and_contrast(norm_
     x = torch.randn(1, 1, 16, 16, 16)
     pred, mask = torch.randn(1, 8, 512), torch.ones(1, 8)
     rescaled = x.clone()
-    rescaled[:, :, :8, :8, :8] = (
-        rescaled[:, :, :8, :8, :8] * 4.0 + 100.0
-    )  # one patch: new window/level
-    changed = not torch.allclose(
-        mae.reconstruction_loss(pred, rescaled, mask), mae.reconstruction_loss(pred, x, mask)
-    )
+    rescaled[:, :, :8, :8, :8] = rescaled[:, :, :8, :8, :8] * 4.0 + 100.0  # one patch: new window/level
+    changed = not torch.allclose(mae.reconstruction_loss(pred, rescaled, mask), mae.reconstruction_loss(pred, x, mask))
     assert changed != norm_pix_loss
 
 
@@ -76,9 +68,7 @@ def test_a_few_steps_reduce_the_loss():
 
 
 def test_build_from_default_recipe_config_on_a_3d_volume():
-    cfg = ImageEncoderConfig(
-        patch_size=(8, 8, 8), hidden_size=24, depth=1, heads=2
-    )  # decoder 128 wide: not /6
+    cfg = ImageEncoderConfig(patch_size=(8, 8, 8), hidden_size=24, depth=1, heads=2)  # decoder 128 wide: not /6
     encoder = build_image_encoder(cfg, in_channels=1, img_size=(16, 16, 8))
     mae = build_mae(encoder, cfg, MAEStageConfig(mask_ratio=0.5, norm_pix_loss=False))
     assert mae.mask_ratio == 0.5 and not mae.norm_pix_loss
@@ -90,11 +80,7 @@ def test_builder_names_the_recipe_key():
     with pytest.raises(RecipeError, match=r"model\.image\.patch_size.*3 dims.*2 spatial dims"):
         build_image_encoder(ImageEncoderConfig(), in_channels=3, img_size=(64, 64))
     with pytest.raises(RecipeError, match=r"model\.image\.patch_size.*does not divide"):
-        build_image_encoder(
-            ImageEncoderConfig(patch_size=(16, 16)), in_channels=3, img_size=(64, 40)
-        )
+        build_image_encoder(ImageEncoderConfig(patch_size=(16, 16)), in_channels=3, img_size=(64, 40))
     with pytest.raises(RecipeError, match=r"model\.image\.decoder_hidden_size"):
-        cfg = ImageEncoderConfig(
-            patch_size=(8, 8), hidden_size=16, depth=1, heads=2, decoder_heads=3
-        )
+        cfg = ImageEncoderConfig(patch_size=(8, 8), hidden_size=16, depth=1, heads=2, decoder_heads=3)
         build_mae(build_image_encoder(cfg, in_channels=1, img_size=(16, 16)), cfg, MAEStageConfig())

@@ -50,19 +50,12 @@ def test_round_trip_gives_identical_embeddings(trained, saved):
         assert torch.equal(loaded.encode_image(images), trained.encode_image(images))
         assert torch.equal(loaded.encode_text(REPORTS), trained.encode_text(REPORTS))
         # smaller batches: same vectors up to float summation order
-        torch.testing.assert_close(
-            loaded.encode_image(images, batch_size=2), trained.encode_image(images)
-        )
-        torch.testing.assert_close(
-            loaded.encode_text(REPORTS, batch_size=3), trained.encode_text(REPORTS)
-        )
+        torch.testing.assert_close(loaded.encode_image(images, batch_size=2), trained.encode_image(images))
+        torch.testing.assert_close(loaded.encode_text(REPORTS, batch_size=3), trained.encode_text(REPORTS))
     assert loaded.encode_image(images[0]).shape == (1, 8)  # one unbatched image
     assert loaded.logit_scale == pytest.approx(float(np.exp(3.0)))
     assert loaded.domain == "ct" and loaded.preprocess_config == PREPROCESS
-    assert (
-        loaded.config["extra"] == {"run": "unit"}
-        and loaded.config["versions"]["torch"] == torch.__version__
-    )
+    assert loaded.config["extra"] == {"run": "unit"} and loaded.config["versions"]["torch"] == torch.__version__
 
 
 def test_directory_holds_only_json_text_and_safetensors(saved):
@@ -106,9 +99,7 @@ def test_image_paths_go_through_the_saved_preprocessing(trained, saved, tmp_path
     loaded = load_model(saved)
     with torch.no_grad():
         assert torch.equal(loaded.encode_image(paths), trained.encode_image(volumes))
-        torch.testing.assert_close(
-            loaded.encode_image(paths, batch_size=2), trained.encode_image(volumes)
-        )
+        torch.testing.assert_close(loaded.encode_image(paths, batch_size=2), trained.encode_image(volumes))
     assert _NpyDomain.built_with == [PREPROCESS]  # built once, from the saved config
     np.save(tmp_path / "wrong.npy", np.zeros((1, 16, 16, 8), dtype=np.float32))
     with pytest.raises(DataError, match=r"wrong\.npy: preprocessed to shape \(1, 16, 16, 8\)"):
@@ -145,15 +136,11 @@ def test_bad_config_is_named(saved):
     config.write_text(json.dumps({**content, "format": "open_clip"}))
     with pytest.raises(CheckpointError, match=r"config\.json: 'format' is 'open_clip'"):
         load_model(saved)
-    config.write_text(
-        json.dumps({**content, "image_encoder": {**content["image_encoder"], "depth": "two"}})
-    )
+    config.write_text(json.dumps({**content, "image_encoder": {**content["image_encoder"], "depth": "two"}}))
     with pytest.raises(CheckpointError, match=r"config\.json: 'image_encoder' does not describe"):
         load_model(saved)
     config.write_text(json.dumps({**content, "text": {**content["text"], "pooling": "max"}}))
-    with pytest.raises(
-        CheckpointError, match=r"config\.json: 'text' or 'embed_dim' is invalid .*'max'"
-    ):
+    with pytest.raises(CheckpointError, match=r"config\.json: 'text' or 'embed_dim' is invalid .*'max'"):
         load_model(saved)
     config.write_text(json.dumps({**content, "format_version": 99}))
     with pytest.raises(CheckpointError, match=r"config\.json: format_version 99 is not one"):
@@ -162,9 +149,7 @@ def test_bad_config_is_named(saved):
 
 def test_save_rejects_non_json_configs(trained, tmp_path):
     with pytest.raises(ValueError, match="preprocess is not JSON-serialisable"):
-        save_model_dir(
-            trained, tmp_path / "m", model_config={}, preprocess={"path": object()}, domain="ct"
-        )
+        save_model_dir(trained, tmp_path / "m", model_config={}, preprocess={"path": object()}, domain="ct")
 
 
 def test_load_model_is_reexported_lazily():
@@ -180,9 +165,7 @@ def test_load_model_is_reexported_lazily():
 def test_round_trip_with_the_pretrained_minilm_tower(tmp_path):
     tower = TextTower.from_config(TextEncoderConfig(name="minilm", max_length=64))
     model = DomainCLIP(tiny_encoder_3d(), tower, embed_dim=8).eval()
-    path = save_model_dir(
-        model, tmp_path / "m", model_config={}, preprocess=PREPROCESS, domain="ct"
-    )
+    path = save_model_dir(model, tmp_path / "m", model_config={}, preprocess=PREPROCESS, domain="ct")
     loaded = load_model(path)
     assert loaded.config["text"]["source"] == "minilm" and loaded.model.text_tower.max_length == 64
     with torch.no_grad():

@@ -26,9 +26,7 @@ def test_patch_holds_its_own_pixels():
     x = torch.arange(4 * 6, dtype=torch.float32).reshape(1, 1, 4, 6)
     patches = patchify(x, (2, 2))
     assert patches.shape == (1, 6, 4)
-    assert (
-        patches[0, 4].tolist() == x[0, 0, 2:4, 2:4].flatten().tolist()
-    )  # row 1, column 1 -> index 1*3+1
+    assert patches[0, 4].tolist() == x[0, 0, 2:4, 2:4].flatten().tolist()  # row 1, column 1 -> index 1*3+1
 
 
 def test_patchify_rejects_indivisible_size():

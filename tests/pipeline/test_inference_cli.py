@@ -22,8 +22,17 @@ def invoke(*args: str):
 
 def test_zeroshot_from_manifest(trained_run: Path, demo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "preds.csv"
-    result = invoke("zeroshot", "--model", str(trained_run / "model"), "--manifest", str(demo_dir / "manifest.csv"),
-                    "--findings", "pleural effusion,cardiomegaly", "--out", str(out))
+    result = invoke(
+        "zeroshot",
+        "--model",
+        str(trained_run / "model"),
+        "--manifest",
+        str(demo_dir / "manifest.csv"),
+        "--findings",
+        "pleural effusion,cardiomegaly",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     preds = pd.read_csv(out)
     manifest = pd.read_csv(demo_dir / "manifest.csv")
@@ -40,16 +49,26 @@ def test_zeroshot_from_a_folder_of_nifti(trained_run: Path, demo_dir: Path, tmp_
     for path in images:
         (folder / path.name).symlink_to(path)
     out = tmp_path / "preds.csv"
-    result = invoke("zeroshot", "--model", str(trained_run / "model"), "--images", str(folder),
-                    "--findings", "ascites", "--out", str(out))
+    result = invoke(
+        "zeroshot",
+        "--model",
+        str(trained_run / "model"),
+        "--images",
+        str(folder),
+        "--findings",
+        "ascites",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(out)) == 3
 
 
 def test_embed_then_retrieve(trained_run: Path, demo_dir: Path, tmp_path: Path) -> None:
     emb = tmp_path / "emb.safetensors"
-    result = invoke("embed", "--model", str(trained_run / "model"), "--manifest", str(demo_dir / "manifest.csv"),
-                    "--out", str(emb))
+    result = invoke(
+        "embed", "--model", str(trained_run / "model"), "--manifest", str(demo_dir / "manifest.csv"), "--out", str(emb)
+    )
     assert result.exit_code == 0, result.output
     with safe_open(str(emb), framework="pt") as fh:
         image = fh.get_tensor("image")
@@ -57,18 +76,30 @@ def test_embed_then_retrieve(trained_run: Path, demo_dir: Path, tmp_path: Path) 
         assert fh.get_tensor("text").shape == image.shape
     assert image.shape[0] == len(ids) == len(pd.read_csv(demo_dir / "manifest.csv"))
     assert abs(float(image.norm(dim=-1).mean()) - 1.0) < 1e-4
-    result = invoke("retrieve", "--model", str(trained_run / "model"), "--index", str(emb), "--query",
-                    "ascites", "-k", "3")
+    result = invoke(
+        "retrieve", "--model", str(trained_run / "model"), "--index", str(emb), "--query", "ascites", "-k", "3"
+    )
     lines = result.output.strip().splitlines()
     assert len(lines) == 3 and all(line.split("\t")[1] in ids for line in lines)
 
 
 def test_evaluate_merges_into_metrics(trained_run: Path, demo_dir: Path, cache_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
-    result = invoke("evaluate", "--model", str(trained_run / "model"), "--recipe",
-                    str(RECIPES / "ct" / "quickstart.yaml"), "--out", str(out),
-                    *[a for o in TINY + [f"data.demo.dir={demo_dir}", "data.demo.n=20", "data.demo.seed=3",
-                                         f"data.cache_dir={cache_dir}"] for a in ("--set", o)])
+    result = invoke(
+        "evaluate",
+        "--model",
+        str(trained_run / "model"),
+        "--recipe",
+        str(RECIPES / "ct" / "quickstart.yaml"),
+        "--out",
+        str(out),
+        *[
+            a
+            for o in TINY
+            + [f"data.demo.dir={demo_dir}", "data.demo.n=20", "data.demo.seed=3", f"data.cache_dir={cache_dir}"]
+            for a in ("--set", o)
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert "zeroshot.auc_mean" in metrics and "retrieval.mean_recall" in metrics
@@ -79,8 +110,16 @@ def test_evaluate_merges_into_metrics(trained_run: Path, demo_dir: Path, cache_d
 
 def test_embed_to_parquet_keeps_ids(trained_run: Path, demo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "emb.parquet"
-    result = invoke("embed", "--model", str(trained_run / "model"), "--manifest", str(demo_dir / "manifest.csv"),
-                    "--out", str(out), "--no-text")
+    result = invoke(
+        "embed",
+        "--model",
+        str(trained_run / "model"),
+        "--manifest",
+        str(demo_dir / "manifest.csv"),
+        "--out",
+        str(out),
+        "--no-text",
+    )
     assert result.exit_code == 0, result.output
     frame = pd.read_parquet(out)
     assert list(frame["id"].astype(str)) == list(pd.read_csv(demo_dir / "manifest.csv")["id"].astype(str))
@@ -88,9 +127,29 @@ def test_embed_to_parquet_keeps_ids(trained_run: Path, demo_dir: Path, tmp_path:
 
 
 def test_embed_rejects_unknown_suffix_and_missing_index(trained_run: Path, demo_dir: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["embed", "--model", str(trained_run / "model"), "--manifest",
-                                      str(demo_dir / "manifest.csv"), "--out", str(tmp_path / "emb.txt")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "embed",
+            "--model",
+            str(trained_run / "model"),
+            "--manifest",
+            str(demo_dir / "manifest.csv"),
+            "--out",
+            str(tmp_path / "emb.txt"),
+        ],
+    )
     assert "use a .safetensors or .parquet" in str(result.exception)
-    result = CliRunner().invoke(app, ["retrieve", "--model", str(trained_run / "model"), "--index",
-                                      str(tmp_path / "none.safetensors"), "--query", "x"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "retrieve",
+            "--model",
+            str(trained_run / "model"),
+            "--index",
+            str(tmp_path / "none.safetensors"),
+            "--query",
+            "x",
+        ],
+    )
     assert "file not found" in str(result.exception)

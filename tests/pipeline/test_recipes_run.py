@@ -12,14 +12,30 @@ from conftest import RECIPES, TINY
 from domainclip.config import load_recipe
 from domainclip.pipeline.run import run_recipe
 
-CONTRACT_KEYS = ["zeroshot.auc_mean", "retrieval.image_to_text.R@1", "retrieval.image_to_text.R@5",
-                 "retrieval.image_to_text.R@10", "retrieval.text_to_image.R@1", "retrieval.text_to_image.R@5",
-                 "retrieval.text_to_image.R@10", "retrieval.mean_recall", "wall_seconds"]
+CONTRACT_KEYS = [
+    "zeroshot.auc_mean",
+    "retrieval.image_to_text.R@1",
+    "retrieval.image_to_text.R@5",
+    "retrieval.image_to_text.R@10",
+    "retrieval.text_to_image.R@1",
+    "retrieval.text_to_image.R@5",
+    "retrieval.text_to_image.R@10",
+    "retrieval.mean_recall",
+    "wall_seconds",
+]
 
 
 def check_run_folder(run: Path) -> dict:
-    for name in ("recipe.yaml", "metrics.json", "report.md", "logs/metrics.jsonl", "model/config.json",
-                 "model/model.safetensors", "model/preprocess.json", "model/vocabulary.yaml"):
+    for name in (
+        "recipe.yaml",
+        "metrics.json",
+        "report.md",
+        "logs/metrics.jsonl",
+        "model/config.json",
+        "model/model.safetensors",
+        "model/preprocess.json",
+        "model/vocabulary.yaml",
+    ):
         assert (run / name).is_file(), f"missing {name}"
     assert list((run / "checkpoints").rglob("model.safetensors")), "no checkpoint written"
     assert list((run / "plots").glob("*.png")), "no plots written"
@@ -32,9 +48,17 @@ def check_run_folder(run: Path) -> dict:
 
 
 def test_quickstart_one_step(tmp_path: Path, demo_dir: Path, cache_dir: Path) -> None:
-    recipe = load_recipe(RECIPES / "ct" / "quickstart.yaml", TINY + [
-        f"data.demo.dir={demo_dir}", "data.demo.n=20", "data.demo.seed=3", f"data.cache_dir={cache_dir}",
-        f"output.dir={tmp_path / 'run'}"])
+    recipe = load_recipe(
+        RECIPES / "ct" / "quickstart.yaml",
+        TINY
+        + [
+            f"data.demo.dir={demo_dir}",
+            "data.demo.n=20",
+            "data.demo.seed=3",
+            f"data.cache_dir={cache_dir}",
+            f"output.dir={tmp_path / 'run'}",
+        ],
+    )
     run_recipe(recipe)
     metrics = check_run_folder(tmp_path / "run")
     aucs = [k for k in metrics if k.startswith("zeroshot.auc.")]
@@ -43,16 +67,27 @@ def test_quickstart_one_step(tmp_path: Path, demo_dir: Path, cache_dir: Path) ->
     probed = [k for k in metrics if k.startswith("linear_probe.auc.")]
     assert "linear_probe.auc_mean" in metrics and isinstance(metrics["linear_probe.skipped_constant_labels"], list)
     assert len(probed) + len(metrics["linear_probe.skipped_constant_labels"]) == len(aucs) + len(
-        metrics["zeroshot.skipped_constant_labels"])  # every finding is either probed or listed as skipped
+        metrics["zeroshot.skipped_constant_labels"]
+    )  # every finding is either probed or listed as skipped
     stages = {json.loads(line)["stage"] for line in (tmp_path / "run/logs/metrics.jsonl").read_text().splitlines()}
     assert stages == {"mae", "align"}
 
 
 @pytest.mark.parametrize("name", ["ct_rate.yaml", "ct_rate_cpu.yaml"])
 def test_ct_rate_recipes_one_step(name: str, tmp_path: Path, fake_ct_rate: Path, cache_dir: Path) -> None:
-    recipe = load_recipe(RECIPES / "ct" / name, TINY + [
-        f"data.root={fake_ct_rate}", f"data.cache_dir={cache_dir}", f"output.dir={tmp_path / 'run'}",
-        "stages.mae.batch_size=2", "stages.align.batch_size=2", "data.num_workers=0",
-        "train.activation_checkpointing=false", "evaluate.survival=false"])
+    recipe = load_recipe(
+        RECIPES / "ct" / name,
+        TINY
+        + [
+            f"data.root={fake_ct_rate}",
+            f"data.cache_dir={cache_dir}",
+            f"output.dir={tmp_path / 'run'}",
+            "stages.mae.batch_size=2",
+            "stages.align.batch_size=2",
+            "data.num_workers=0",
+            "train.activation_checkpointing=false",
+            "evaluate.survival=false",
+        ],
+    )
     run_recipe(recipe)
     check_run_folder(tmp_path / "run")

@@ -23,13 +23,17 @@ def records() -> list[Record]:
 
 def fake_tokenize(texts: list[str]) -> dict[str, torch.Tensor]:
     fake_tokenize.seen = list(texts)
-    return {"input_ids": torch.zeros(len(texts), 4, dtype=torch.long),
-            "attention_mask": torch.ones(len(texts), 4, dtype=torch.long)}
+    return {
+        "input_ids": torch.zeros(len(texts), 4, dtype=torch.long),
+        "attention_mask": torch.ones(len(texts), 4, dtype=torch.long),
+    }
 
 
 def items(n: int = 3) -> list[dict]:
-    return [{"image": torch.arange(2 * 6 * 5 * 4, dtype=torch.float32).reshape(2, 6, 5, 4) + i, "index": i}
-            for i in range(n)]
+    return [
+        {"image": torch.arange(2 * 6 * 5 * 4, dtype=torch.float32).reshape(2, 6, 5, 4) + i, "index": i}
+        for i in range(n)
+    ]
 
 
 def test_reconstructions_sharing_a_report_share_a_group() -> None:
@@ -81,8 +85,14 @@ def test_sentence_targets_come_from_the_kept_sentences() -> None:
     report_level = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 0.0]], dtype=np.float32)
     sentence_findings = [per_sentence, per_sentence, np.full((1, 2), np.nan, dtype=np.float32)]
     torch.manual_seed(0)
-    collate = AlignCollate(records(), report_level, fake_tokenize, sentence_dropout=1.0,
-                           sentence_findings=sentence_findings, sentence_targets=True)
+    collate = AlignCollate(
+        records(),
+        report_level,
+        fake_tokenize,
+        sentence_dropout=1.0,
+        sentence_findings=sentence_findings,
+        sentence_targets=True,
+    )
     sentences = split_sentences(REPORT)
     seen = set()
     for _ in range(50):
@@ -90,7 +100,9 @@ def test_sentence_targets_come_from_the_kept_sentences() -> None:
         kept = [sentences.index(s) for s in split_sentences(fake_tokenize.seen[0])]
         expected = [np.nan, np.nan]
         for k in kept:
-            expected = [v if np.isnan(s) else (s if np.isnan(v) else max(v, s)) for v, s in zip(expected, per_sentence[k])]
+            expected = [
+                v if np.isnan(s) else (s if np.isnan(v) else max(v, s)) for v, s in zip(expected, per_sentence[k])
+            ]
         np.testing.assert_array_equal(batch["text_findings"][0].numpy(), np.array(expected, dtype=np.float32))
         assert torch.equal(batch["findings"], torch.from_numpy(report_level))  # images: always the whole report
         seen.add(tuple(kept))
@@ -102,8 +114,13 @@ def test_sentence_targets_come_from_the_kept_sentences() -> None:
 def test_report_targets_ignore_which_sentences_were_kept() -> None:
     report_level = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 0.0]], dtype=np.float32)
     per_sentence = np.array([[0.0, np.nan], [np.nan, 1.0], [np.nan, np.nan]], dtype=np.float32)
-    collate = AlignCollate(records(), report_level, fake_tokenize, sentence_dropout=1.0,
-                           sentence_findings=[per_sentence, per_sentence, per_sentence[:1]])
+    collate = AlignCollate(
+        records(),
+        report_level,
+        fake_tokenize,
+        sentence_dropout=1.0,
+        sentence_findings=[per_sentence, per_sentence, per_sentence[:1]],
+    )
     for _ in range(10):
         batch = collate(items())
         assert torch.equal(batch["findings"], torch.from_numpy(report_level))
@@ -116,12 +133,15 @@ def test_sentence_finding_values_read_each_sentence_alone_with_the_recipe_vocabu
 
     recipe_file = Path(__file__).resolve().parents[2] / "recipes" / "ct" / "quickstart.yaml"
     recipe = load_recipe(recipe_file, ["data.findings=[cardiomegaly, pleural effusion]"])
-    record = Record(id="r", patient_id="p", image=Path("r.nii.gz"),
-                    report="No pleural effusion. The heart is enlarged. The portal veins are patent.")
+    record = Record(
+        id="r",
+        patient_id="p",
+        image=Path("r.nii.gz"),
+        report="No pleural effusion. The heart is enlarged. The portal veins are patent.",
+    )
     (statements,) = sentence_statements(recipe, [record])
     values = sentence_finding_values(statements, 2)
-    np.testing.assert_array_equal(values, np.array([[np.nan, 0.0], [1.0, np.nan], [np.nan, np.nan]],
-                                                   dtype=np.float32))
+    np.testing.assert_array_equal(values, np.array([[np.nan, 0.0], [1.0, np.nan], [np.nan, np.nan]], dtype=np.float32))
 
 
 def test_single_sentences_are_replaced_by_their_finding_statements() -> None:
@@ -130,9 +150,16 @@ def test_single_sentences_are_replaced_by_their_finding_statements() -> None:
     report_level = np.array([[0.0, 1.0], [0.0, 1.0], [0.0, 0.0]], dtype=np.float32)
     statements = [[[("No pleural effusion.", per_sentence[0])], [("Renal mass.", per_sentence[1])], []]] * 2 + [[[]]]
     torch.manual_seed(0)
-    collate = AlignCollate(records(), report_level, fake_tokenize, sentence_dropout=1.0,
-                           sentence_findings=[per_sentence, per_sentence, per_sentence[:1]], sentence_targets=True,
-                           statements=statements, statement_rate=1.0)
+    collate = AlignCollate(
+        records(),
+        report_level,
+        fake_tokenize,
+        sentence_dropout=1.0,
+        sentence_findings=[per_sentence, per_sentence, per_sentence[:1]],
+        sentence_targets=True,
+        statements=statements,
+        statement_rate=1.0,
+    )
     texts = set()
     for _ in range(40):
         batch = collate(items())
@@ -151,8 +178,12 @@ def test_statements_carry_the_recipe_finding_columns() -> None:
 
     recipe_file = Path(__file__).resolve().parents[2] / "recipes" / "ct" / "quickstart.yaml"
     recipe = load_recipe(recipe_file, ["data.findings=[cardiomegaly, pleural effusion]"])
-    record = Record(id="r", patient_id="p", image=Path("r.nii.gz"),
-                    report="No pleural effusion or ascites. The heart is enlarged. No renal mass.")
+    record = Record(
+        id="r",
+        patient_id="p",
+        image=Path("r.nii.gz"),
+        report="No pleural effusion or ascites. The heart is enlarged. No renal mass.",
+    )
     ((first, second, third),) = sentence_statements(recipe, [record])
     assert [text for text, _ in first] == ["No pleural effusion.", "No pleural effusion or ascites."]
     np.testing.assert_array_equal(first[1][1], np.array([np.nan, 0.0], dtype=np.float32))  # ascites: not a column

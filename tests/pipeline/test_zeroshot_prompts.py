@@ -26,15 +26,22 @@ class RecordingModel:
 def test_prompts_are_the_given_terms_in_every_template() -> None:
     model = RecordingModel()
     images = F.normalize(torch.tensor([[1.0, 0.1], [0.1, 1.0]]), dim=1)
-    probs = zeroshot_probabilities(model, images, ["pleural effusion", "ascites"],
-                                   {"pleural effusion": ["pleural effusion", "pleural fluid"]},
-                                   [("{finding}.", "no {finding}.")])
-    assert sorted(model.texts) == sorted(["pleural effusion.", "pleural fluid.", "no pleural effusion.",
-                                          "no pleural fluid.", "ascites.", "no ascites."])
+    probs = zeroshot_probabilities(
+        model,
+        images,
+        ["pleural effusion", "ascites"],
+        {"pleural effusion": ["pleural effusion", "pleural fluid"]},
+        [("{finding}.", "no {finding}.")],
+    )
+    assert sorted(model.texts) == sorted(
+        ["pleural effusion.", "pleural fluid.", "no pleural effusion.", "no pleural fluid.", "ascites.", "no ascites."]
+    )
     assert probs.shape == (2, 2) and probs[0, 0] > 0.5 > probs[1, 0]  # image 0 is on the positive side
 
 
 def test_recipe_prompts_default_to_the_finding_names_not_the_synonyms() -> None:
-    recipe = Recipe.model_validate({"domain": "ct", "data": {"layout": "demo", "findings": ["ascites", "cardiomegaly"]}})
+    recipe = Recipe.model_validate(
+        {"domain": "ct", "data": {"layout": "demo", "findings": ["ascites", "cardiomegaly"]}}
+    )
     findings = build_findings(recipe, [])
     assert findings.prompts == {"ascites": ["ascites"], "cardiomegaly": ["cardiomegaly"]}

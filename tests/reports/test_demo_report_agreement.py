@@ -97,9 +97,7 @@ def test_finding_agreement_counts() -> None:
     truth = np.array([[1, 0], [1, 1], [0, 0], [0, 1]])
     predicted = np.array([[1.0, 0.0], [0.5, np.nan], [0.0, 0.0], [1.0, 1.0]])
     table = finding_agreement(truth, predicted, ["a", "b"]).set_index("finding")
-    assert table.loc["a", "accuracy"] == 0.75 and table.loc["a", "precision"] == pytest.approx(
-        2 / 3
-    )
+    assert table.loc["a", "accuracy"] == 0.75 and table.loc["a", "precision"] == pytest.approx(2 / 3)
     assert table.loc["a", "recall"] == 1.0 and table.loc["a", "uncertain"] == 0.25
     assert table.loc["b", "recall"] == 0.5 and table.loc["b", "precision"] == 1.0
     with pytest.raises(ValueError, match="do not match"):

@@ -35,9 +35,7 @@ def _csv(path: Path, rows: list[dict[str, str]]) -> Path:
 def test_help_shows_an_example(app: typer.Typer) -> None:
     result = CliRunner().invoke(app, ["extract-findings", "--help"])
     assert result.exit_code == 0
-    assert (
-        "domainclip extract-findings --reports" in result.output and "--vocabulary" in result.output
-    )
+    assert "domainclip extract-findings --reports" in result.output and "--vocabulary" in result.output
 
 
 def test_writes_vectors_and_audit(app: typer.Typer, tmp_path: Path) -> None:
@@ -180,9 +178,7 @@ def test_bad_rows_are_all_listed(app: typer.Typer, tmp_path: Path) -> None:
 
 def test_bad_vocabulary_and_missing_reports(app: typer.Typer, tmp_path: Path) -> None:
     vocab = tmp_path / "v.yaml"
-    vocab.write_text(
-        "findings:\n  - name: a\n    synonyms: [b]\n    negations: [c]\n", encoding="utf-8"
-    )
+    vocab.write_text("findings:\n  - name: a\n    synonyms: [b]\n    negations: [c]\n", encoding="utf-8")
     reports = _csv(tmp_path / "r.csv", [{"id": "a", "report": "b"}])
     result = CliRunner().invoke(
         app,
@@ -197,9 +193,7 @@ def test_bad_vocabulary_and_missing_reports(app: typer.Typer, tmp_path: Path) ->
         ],
     )
     assert isinstance(result.exception, RecipeError)
-    assert str(vocab) in str(
-        result.exception
-    ) and "findings[0] ('a').negations: unknown key" in str(result.exception)
+    assert str(vocab) in str(result.exception) and "findings[0] ('a').negations: unknown key" in str(result.exception)
     result = CliRunner().invoke(
         app,
         [
@@ -212,9 +206,7 @@ def test_bad_vocabulary_and_missing_reports(app: typer.Typer, tmp_path: Path) ->
             str(tmp_path / "o.csv"),
         ],
     )
-    assert isinstance(result.exception, DataError) and "reports CSV not found" in str(
-        result.exception
-    )
+    assert isinstance(result.exception, DataError) and "reports CSV not found" in str(result.exception)
 
 
 def test_audit_csv_writes_nan_as_empty(tmp_path: Path) -> None:

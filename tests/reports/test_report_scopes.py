@@ -102,9 +102,7 @@ def test_indication_and_technique_sections_are_skipped(structurer: ReportStructu
 
 
 def test_line_labels_are_read_not_cut(structurer: ReportStructurer) -> None:
-    got = statuses(
-        structurer, "History: cough.\nPleural effusion: small on the right.\nCardiomegaly: absent."
-    )
+    got = statuses(structurer, "History: cough.\nPleural effusion: small on the right.\nCardiomegaly: absent.")
     assert got["pleural effusion"] == P and got["cardiomegaly"] == N
 
 
@@ -125,20 +123,14 @@ def test_values_follow_parameters() -> None:
     default = ReportStructurer(vocab).structure(report, "a").vector
     assert default.dtype == np.float32 and default.shape == (7,)
     assert default.tolist() == [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.5]  # vocabulary order
-    custom = (
-        ReportStructurer(vocab, uncertain_value=0.25, unmentioned_value=float("nan"))
-        .structure(report, "a")
-        .vector
-    )
+    custom = ReportStructurer(vocab, uncertain_value=0.25, unmentioned_value=float("nan")).structure(report, "a").vector
     assert custom[6] == 0.25 and custom[4] == 1.0 and custom[3] == 0.0
     assert all(math.isnan(custom[i]) for i in (0, 1, 2, 5))
 
 
 def test_structure_many_stacks_in_input_order() -> None:
     structurer = ReportStructurer(load_vocabulary("ct"))
-    vectors, rows = structurer.structure_many(
-        [("a", "Cardiomegaly."), ("b", "No cardiomegaly."), ("c", "")]
-    )
+    vectors, rows = structurer.structure_many([("a", "Cardiomegaly."), ("b", "No cardiomegaly."), ("c", "")])
     assert vectors.shape == (3, 7) and vectors.dtype == np.float32
     assert vectors[:, 3].tolist() == [1.0, 0.0, 0.0]  # cardiomegaly
     assert [r.report_id for r in rows] == ["a"] * 7 + ["b"] * 7 + ["c"] * 7
@@ -156,21 +148,15 @@ def test_literal_term_inside_another_findings_term_is_not_a_mention() -> None:
         }
     )
     got = {
-        r.finding: r.status
-        for r in ReportStructurer(vocab).structure("Coronary artery wall calcification.", "r").audit
+        r.finding: r.status for r in ReportStructurer(vocab).structure("Coronary artery wall calcification.", "r").audit
     }
     assert got == {"arterial wall calcification": M, "coronary artery wall calcification": P}
-    got = {
-        r.finding: r.status
-        for r in ReportStructurer(vocab).structure("Artery wall calcification.", "r").audit
-    }
+    got = {r.finding: r.status for r in ReportStructurer(vocab).structure("Artery wall calcification.", "r").audit}
     assert got["arterial wall calcification"] == P
 
 
 def test_hyphen_prefix_blocks_a_literal_match() -> None:
-    vocab = Vocabulary.from_dict(
-        {"findings": [{"name": "calcified plaque"}, {"name": "pericardial effusion"}]}
-    )
+    vocab = Vocabulary.from_dict({"findings": [{"name": "calcified plaque"}, {"name": "pericardial effusion"}]})
     got = {
         r.finding: r.status
         for r in ReportStructurer(vocab)
@@ -189,9 +175,7 @@ def test_ct_rate_vocabulary_on_ct_rate_style_sentences() -> None:
         "Ground-glass opacities in the right upper lobe. No consolidation or bronchiectasis."
     )
     got = statuses(structurer, report)
-    assert (
-        got["Arterial wall calcification"] == P and got["Coronary artery wall calcification"] == P
-    )
+    assert got["Arterial wall calcification"] == P and got["Coronary artery wall calcification"] == P
     assert got["Lymphadenopathy"] == N and got["Hiatal hernia"] == P and got["Lung nodule"] == P
     assert got["Pleural effusion"] == N and got["Pericardial effusion"] == N
     assert got["Lung opacity"] == P and got["Consolidation"] == N and got["Bronchiectasis"] == N

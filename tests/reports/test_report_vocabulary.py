@@ -55,9 +55,7 @@ def test_bundled_vocabularies_have_the_contract_names_in_order() -> None:
 
 
 def test_templates_default_to_ct_clip_and_prompts_fill_them() -> None:
-    vocab = Vocabulary.from_dict(
-        {"findings": [{"name": "emphysema", "synonyms": ["emphysematous changes"]}]}
-    )
+    vocab = Vocabulary.from_dict({"findings": [{"name": "emphysema", "synonyms": ["emphysematous changes"]}]})
     assert vocab.templates == [("{finding}.", "not {finding}.")]
     assert vocab.prompts("emphysema") == [("emphysema.", "not emphysema.")]
     assert vocab.prompts("emphysema", with_synonyms=True) == [
@@ -73,8 +71,11 @@ def test_prompt_terms_replace_the_name_in_prompts_but_not_in_reading() -> None:
         {
             "templates": [["{finding}.", "no {finding}."]],
             "findings": [
-                {"name": "pleural effusion", "synonyms": ["hydrothorax"],
-                 "prompt_terms": ["pleural effusion", "pleural fluid"]},
+                {
+                    "name": "pleural effusion",
+                    "synonyms": ["hydrothorax"],
+                    "prompt_terms": ["pleural effusion", "pleural fluid"],
+                },
                 {"name": "ascites", "synonyms": ["free fluid"]},
             ],
         }
@@ -131,9 +132,7 @@ def test_subset_keeps_the_requested_order() -> None:
         ),
     ],
 )
-def test_invalid_vocabulary_names_file_and_key(
-    tmp_path: Path, content: dict, expected: str
-) -> None:
+def test_invalid_vocabulary_names_file_and_key(tmp_path: Path, content: dict, expected: str) -> None:
     path = _write(tmp_path, content)
     with pytest.raises(RecipeError, match=expected) as info:
         Vocabulary.load(path)
@@ -159,8 +158,6 @@ def test_yaml_cues_extend_the_defaults(tmp_path: Path) -> None:
     base = {"findings": [{"name": "emphysema"}]}
     text = "Emphysema excluded by the reader."
     assert ReportStructurer(Vocabulary.from_dict(base)).structure(text, "r").vector[0] == 1.0
-    extended = Vocabulary.load(
-        _write(tmp_path, {**base, "negation_cues": {"post": ["excluded by the reader"]}})
-    )
+    extended = Vocabulary.load(_write(tmp_path, {**base, "negation_cues": {"post": ["excluded by the reader"]}}))
     assert ReportStructurer(extended).structure(text, "r").vector[0] == 0.0
     assert "no" in extended.cues.negation_pre  # defaults kept

@@ -191,8 +191,12 @@ def _phantom(findings: dict[str, bool], rng: np.random.Generator) -> np.ndarray:
             c.paint(liver_c + offset, (r.uniform(22, 32),) * 3, float(r.uniform(-10, 10)))
     spleen_scale = draw["splenomegaly"].uniform(1.5, 1.7) if findings["splenomegaly"] else 1.0
     spleen_r = np.array([30 * s, 45 * s, 45.0]) * spleen_scale
-    c.paint_where((dx - 85 * s, dy - 30, zd + 5 - spleen_r[2]), spleen_r, 50.0,  # dome under the diaphragm
-                  lambda x, y, z, hu: ((x - dx) / (ax - 25)) ** 2 + ((y - dy) / (ay - 25)) ** 2 <= 1.0)  # in the cavity
+    c.paint_where(
+        (dx - 85 * s, dy - 30, zd + 5 - spleen_r[2]),
+        spleen_r,
+        50.0,  # dome under the diaphragm
+        lambda x, y, z, hu: ((x - dx) / (ax - 25)) ** 2 + ((y - dy) / (ay - 25)) ** 2 <= 1.0,
+    )  # in the cavity
 
     kidneys = {side: np.array([dx + side * 65 * s, dy - 55 * s, zd - 120]) for side in (+1, -1)}
     kidney_r = np.array([28.0, 25.0, 50.0]) * s
@@ -214,8 +218,12 @@ def _phantom(findings: dict[str, bool], rng: np.random.Generator) -> np.ndarray:
     if findings["ascites"]:  # fluid replaces the intraperitoneal fat in front of the kidneys
         r = draw["ascites"]
         extent = r.uniform(0.7, 0.95)
-        c.paint_where((dx, dy, zd - 120), ((ax - 25) * extent, (ay - 25) * extent, 130.0), float(r.uniform(0, 15)),
-                      lambda x, y, z, hu: (hu == -85.0) & (y > dy - 25 * s))
+        c.paint_where(
+            (dx, dy, zd - 120),
+            ((ax - 25) * extent, (ay - 25) * extent, 130.0),
+            float(r.uniform(0, 15)),
+            lambda x, y, z, hu: (hu == -85.0) & (y > dy - 25 * s),
+        )
     return c.hu
 
 
@@ -233,7 +241,9 @@ def make_study(seed: int, index: int) -> DemoStudy:
     report = make_report(findings, np.random.default_rng([seed, index, 1]))
     phantom = _phantom(findings, np.random.default_rng([seed, index, 2]))
     noise = [12.0, 30.0] if rng.random() < SECOND_RECONSTRUCTION_RATE else [12.0]
-    volumes = [_reconstruct(phantom, sigma, np.random.default_rng([seed, index, 3, k])) for k, sigma in enumerate(noise)]
+    volumes = [
+        _reconstruct(phantom, sigma, np.random.default_rng([seed, index, 3, k])) for k, sigma in enumerate(noise)
+    ]
     return DemoStudy(f"DEMO{index:04d}", findings, report, time, event, volumes)
 
 
@@ -275,11 +285,19 @@ def write_demo(out: Path, n: int, seed: int = 0) -> Path:
             volume_id = f"{report_id}-R{k}"
             image = Path("images") / f"{volume_id}.nii.gz"
             write_nifti(volume, out / image, store_lps=bool(np.random.default_rng([seed, i, 4, k]).random() < 0.5))
-            rows.append({
-                "id": volume_id, "patient_id": study.patient_id, "image": image.as_posix(), "report": study.report,
-                "report_id": report_id, **{f: int(v) for f, v in study.findings.items()},
-                "time": study.time, "event": study.event, "split": splits[study.patient_id],
-            })
+            rows.append(
+                {
+                    "id": volume_id,
+                    "patient_id": study.patient_id,
+                    "image": image.as_posix(),
+                    "report": study.report,
+                    "report_id": report_id,
+                    **{f: int(v) for f, v in study.findings.items()},
+                    "time": study.time,
+                    "event": study.event,
+                    "split": splits[study.patient_id],
+                }
+            )
     manifest = out / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     return manifest
@@ -303,8 +321,9 @@ def ensure_demo(out: Path, n: int, seed: int) -> Path:
             os.rename(staging, out)
         except OSError as exc:
             if not manifest.exists():  # not a lost race with another process: out holds something else
-                raise DataError(f"data.demo.dir {out}: exists without manifest.csv; empty it or choose another "
-                                "folder") from exc
+                raise DataError(
+                    f"data.demo.dir {out}: exists without manifest.csv; empty it or choose another folder"
+                ) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest

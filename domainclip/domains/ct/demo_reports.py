@@ -71,30 +71,26 @@ _PRESENT: dict[str, list[_Phrase]] = {
     "renal mass": [
         lambda r: f"There is a {_size_cm(r, 6.0, 9.0)} heterogeneously enhancing {_side(r)} renal mass.",
         lambda r: (
-            f"A {_size_cm(r, 6.0, 9.0)} enhancing solid mass arises from the {_pick(r, ('upper', 'lower'))} pole of the {_side(r)} kidney."
+            f"A {_size_cm(r, 6.0, 9.0)} enhancing solid mass arises from the {_pick(r, ('upper', 'lower'))} pole "
+            f"of the {_side(r)} kidney."
         ),
         lambda r: (
-            f"Exophytic solid lesion of the {_side(r)} kidney measuring {_size_cm(r, 6.0, 9.0)}, concerning for renal cell carcinoma."
+            f"Exophytic solid lesion of the {_side(r)} kidney measuring {_size_cm(r, 6.0, 9.0)}, "
+            "concerning for renal cell carcinoma."
         ),
-        lambda r: (
-            f"{_cap(_side(r))} renal neoplasm measuring {_size_cm(r, 6.0, 9.0)} with central necrosis."
-        ),
+        lambda r: f"{_cap(_side(r))} renal neoplasm measuring {_size_cm(r, 6.0, 9.0)} with central necrosis.",
         lambda r: f"The {_side(r)} kidney contains a {_size_cm(r, 6.0, 9.0)} solid enhancing mass.",
     ],
     "liver lesion": [
         lambda r: f"{_size_cm(r, 4.0, 6.5)} hypodense lesion in hepatic segment {_segment(r)}.",
         lambda r: f"Hypodense hepatic lesion measuring {_size_cm(r, 4.0, 6.5)} in segment {_segment(r)}.",
-        lambda r: (
-            f"There is a {_size_cm(r, 4.0, 6.5)} hypoenhancing hepatic mass in segment {_segment(r)}."
-        ),
+        lambda r: f"There is a {_size_cm(r, 4.0, 6.5)} hypoenhancing hepatic mass in segment {_segment(r)}.",
         lambda r: "Multiple hepatic metastases, the largest in the right lobe.",
         lambda r: f"Focal liver lesion in segment {_segment(r)} measuring {_size_cm(r, 4.0, 6.5)}.",
         lambda r: f"A {_size_cm(r, 4.0, 6.5)} hypoattenuating lesion is seen in the right hepatic lobe.",
     ],
     "pleural effusion": [
-        lambda r: (
-            f"{_pick(r, ('Small', 'Moderate', 'Large', 'Trace'))} {_side(r)} pleural effusion."
-        ),
+        lambda r: f"{_pick(r, ('Small', 'Moderate', 'Large', 'Trace'))} {_side(r)} pleural effusion.",
         lambda r: "Moderate bilateral pleural effusions with adjacent compressive atelectasis.",
         lambda r: f"Layering fluid in the {_side(r)} pleural space.",
         lambda r: f"There is a small {_side(r)}-sided pleural effusion.",
@@ -133,9 +129,7 @@ _PRESENT: dict[str, list[_Phrase]] = {
 _HEDGED: dict[str, list[_Phrase]] = {
     "renal mass": [
         lambda r: f"Possible small solid mass in the {_side(r)} kidney; MRI is recommended.",
-        lambda r: (
-            f"Indeterminate {_size_cm(r)} {_side(r)} renal lesion, suspicious for a small renal mass."
-        ),
+        lambda r: f"Indeterminate {_size_cm(r)} {_side(r)} renal lesion, suspicious for a small renal mass.",
         lambda r: f"A small {_side(r)} renal mass cannot be excluded.",
     ],
     "liver lesion": [
@@ -221,16 +215,13 @@ _NEGATED: dict[str, list[_Phrase]] = {
 # wording its vocabulary did not anticipate (see docs/report_structuring.md).
 _HELDOUT_PRESENT: dict[str, list[_Phrase]] = {
     "renal mass": [
-        lambda r: (
-            f"A {_size_cm(r, 6.0, 9.0)} solid lesion with avid enhancement is seen in the {_side(r)} kidney."
-        ),
+        lambda r: f"A {_size_cm(r, 6.0, 9.0)} solid lesion with avid enhancement is seen in the {_side(r)} kidney.",
         lambda r: f"{_cap(_side(r))} renal tumor measuring {_size_cm(r, 6.0, 9.0)}.",
         lambda r: (
-            f"Heterogeneous enhancing mass in the {_side(r)} kidney interpolar region, measuring {_size_cm(r, 6.0, 9.0)}."
+            f"Heterogeneous enhancing mass in the {_side(r)} kidney interpolar region, "
+            f"measuring {_size_cm(r, 6.0, 9.0)}."
         ),
-        lambda r: (
-            f"There is an exophytic {_size_cm(r, 6.0, 9.0)} mass off the {_side(r)} kidney lower pole."
-        ),
+        lambda r: f"There is an exophytic {_size_cm(r, 6.0, 9.0)} mass off the {_side(r)} kidney lower pole.",
         lambda r: f"Large {_side(r)} kidney mass with perinephric stranding.",
     ],
     "liver lesion": [
@@ -277,12 +268,8 @@ _HELDOUT_HEDGED: dict[str, list[_Phrase]] = {
         lambda r: f"Ill-defined area in the {_side(r)} kidney, suspicious for renal neoplasm.",
         lambda r: "Focal renal enhancement that may represent a small tumor.",
     ],
-    "liver lesion": [
-        lambda r: f"Vague hypodensity in segment {_segment(r)}, possibly a liver lesion."
-    ],
-    "pleural effusion": [
-        lambda r: f"Trace pleural fluid versus pleural thickening on the {_side(r)}."
-    ],
+    "liver lesion": [lambda r: f"Vague hypodensity in segment {_segment(r)}, possibly a liver lesion."],
+    "pleural effusion": [lambda r: f"Trace pleural fluid versus pleural thickening on the {_side(r)}."],
     "cardiomegaly": [lambda r: "Borderline cardiomegaly."],
     "splenomegaly": [lambda r: "Spleen at the upper limit of normal size, possibly enlarged."],
     "aortic aneurysm": [lambda r: "Borderline ectasia of the abdominal aorta, possibly an early aneurysm."],
@@ -463,9 +450,7 @@ _PHRASINGS: dict[str, _Banks] = {
 PHRASINGS: tuple[str, ...] = tuple(_PHRASINGS)
 
 
-def _finding_sentence(
-    name: str, present: bool, hedged: bool, banks: _Banks, rng: np.random.Generator
-) -> str | None:
+def _finding_sentence(name: str, present: bool, hedged: bool, banks: _Banks, rng: np.random.Generator) -> str | None:
     """One sentence about ``name`` in its organ section, or None when the reader omits it."""
     if present:
         bank = banks.hedged[name] if hedged else banks.present[name]
@@ -485,9 +470,7 @@ def _pick_phrase(bank: Sequence[_Phrase], rng: np.random.Generator) -> str:
 def _check_findings(findings: Mapping[str, bool]) -> dict[str, bool]:
     unknown = sorted(set(findings) - set(DEMO_FINDINGS))
     if unknown:
-        raise ValueError(
-            f"make_report: unknown demo findings {unknown}; expected a subset of {list(DEMO_FINDINGS)}"
-        )
+        raise ValueError(f"make_report: unknown demo findings {unknown}; expected a subset of {list(DEMO_FINDINGS)}")
     return {name: bool(findings.get(name, False)) for name in DEMO_FINDINGS}
 
 
@@ -507,9 +490,7 @@ def make_report(
     that the bundled vocabulary was not tuned on (a held-out test of the structurer).
     """
     if phrasing not in _PHRASINGS:
-        raise ValueError(
-            f"make_report: phrasing must be one of {sorted(_PHRASINGS)}, got {phrasing!r}"
-        )
+        raise ValueError(f"make_report: phrasing must be one of {sorted(_PHRASINGS)}, got {phrasing!r}")
     banks = _PHRASINGS[phrasing]
     truth = _check_findings(findings)
     hedged = {name: truth[name] and bool(rng.random() < hedge_rate) for name in DEMO_FINDINGS}
@@ -520,11 +501,7 @@ def make_report(
         "FINDINGS:",
     ]
     for header, names in _SECTIONS:
-        sentences = [
-            s
-            for n in names
-            if (s := _finding_sentence(n, truth[n], hedged[n], banks, rng)) is not None
-        ]
+        sentences = [s for n in names if (s := _finding_sentence(n, truth[n], hedged[n], banks, rng)) is not None]
         fillers = list(_FILLER[header])
         n_filler = int(rng.integers(0, 3))
         for i in rng.permutation(len(fillers))[:n_filler]:
@@ -541,11 +518,7 @@ def make_report(
             bank = banks.impression_hedged[name] if hedged[name] else banks.impression_plain[name]
             impression.append(_pick(rng, bank))
     if not impression:
-        impression.append(
-            _pick(
-                rng, ("No acute abnormality.", "Unremarkable CT of the chest, abdomen and pelvis.")
-            )
-        )
+        impression.append(_pick(rng, ("No acute abnormality.", "Unremarkable CT of the chest, abdomen and pelvis.")))
     absent = [name for name in DEMO_FINDINGS if not truth[name]]
     if absent and rng.random() < 0.3:
         impression.append(f"No {_pick(rng, absent)}.")

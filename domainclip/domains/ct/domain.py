@@ -66,5 +66,8 @@ def _ct_rate_layout(cfg: DataConfig) -> list[Record]:
 
 
 def _demo_layout(cfg: DataConfig) -> list[Record]:
-    folder = cfg.demo.dir or default_cache_root(cfg.cache_dir) / "demo" / f"ct-v{DEMO_VERSION}-n{cfg.demo.n}-s{cfg.demo.seed}"
+    folder = (
+        cfg.demo.dir
+        or default_cache_root(cfg.cache_dir) / "demo" / f"ct-v{DEMO_VERSION}-n{cfg.demo.n}-s{cfg.demo.seed}"
+    )
     return read_manifest(ensure_demo(folder, cfg.demo.n, cfg.demo.seed))

@@ -101,8 +101,9 @@ def read_ct_rate(root: Path, seed: int = 0, val_fraction: float = VAL_FRACTION) 
         if not volumes:
             continue
         reports = _index(_read_csv(base / "radiology_text_reports" / part.reports, ("Findings_EN", "Impressions_EN")))
-        metadata = _index(_read_csv(base / "metadata" / part.metadata,
-                                    ("RescaleSlope", "RescaleIntercept", "XYSpacing", "ZSpacing")))
+        metadata = _index(
+            _read_csv(base / "metadata" / part.metadata, ("RescaleSlope", "RescaleIntercept", "XYSpacing", "ZSpacing"))
+        )
         labels_file = base / "multi_abnormality_labels" / part.labels
         labels = _index(_read_csv(labels_file, CT_RATE_LABELS)) if labels_file.exists() else {}
         if not labels:
@@ -122,22 +123,29 @@ def read_ct_rate(root: Path, seed: int = 0, val_fraction: float = VAL_FRACTION) 
             except (ValueError, SyntaxError, TypeError) as exc:
                 problems.append(f"{where}: unreadable geometry in metadata/{part.metadata} ({exc})")
                 continue
-            records.append(Record(
-                id=volume_id,
-                patient_id=patient,
-                image=path,
-                report=_report_text(reports[volume_name]),
-                split=part.split,
-                findings=_labels(labels.get(volume_name)),
-                report_id=scan,
-                source=where,
-                image_meta=image_meta,
-            ))
+            records.append(
+                Record(
+                    id=volume_id,
+                    patient_id=patient,
+                    image=path,
+                    report=_report_text(reports[volume_name]),
+                    split=part.split,
+                    findings=_labels(labels.get(volume_name)),
+                    report_id=scan,
+                    source=where,
+                    image_meta=image_meta,
+                )
+            )
     if problems:
-        raise DataError(f"{root}: {len(problems)} CT-RATE volume(s) without their CSV rows; is data.root the "
-                        "CT-RATE folder with its CSVs?", problems)
+        raise DataError(
+            f"{root}: {len(problems)} CT-RATE volume(s) without their CSV rows; is data.root the "
+            "CT-RATE folder with its CSVs?",
+            problems,
+        )
     if not records:
-        raise DataError(f"{root}: no CT-RATE volumes found (expected dataset/train/train_1/train_1_a/train_1_a_1.nii.gz)")
+        raise DataError(
+            f"{root}: no CT-RATE volumes found (expected dataset/train/train_1/train_1_a/train_1_a_1.nii.gz)"
+        )
     return carve_validation(records, val_fraction, seed)
 
 

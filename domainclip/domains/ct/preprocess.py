@@ -66,8 +66,9 @@ class CTPreprocessor:
             ScaleIntensityRange(a_min=low, a_max=high, b_min=0.0, b_max=1.0, clip=True, dtype=np.float32),
         ]
         if self.config["spacing"] is not None:
-            steps.append(Spacing(pixdim=self.config["spacing"], mode="bilinear", padding_mode="border",
-                                 dtype=np.float32))
+            steps.append(
+                Spacing(pixdim=self.config["spacing"], mode="bilinear", padding_mode="border", dtype=np.float32)
+            )
         if self.config["size"] is not None:
             steps.append(ResizeWithPadOrCrop(spatial_size=self.config["size"], mode="constant", value=0.0))
         if self.config["normalize"] is not None:
@@ -90,8 +91,11 @@ class CTPreprocessor:
         return self.transform_volume(volume)
 
     def transform_volume(self, volume: CTVolume) -> torch.Tensor:
-        image = MetaTensor(torch.from_numpy(volume.array)[None], affine=torch.as_tensor(volume.affine),
-                           meta={MetaKeys.SPACE: SpaceKeys.RAS})
+        image = MetaTensor(
+            torch.from_numpy(volume.array)[None],
+            affine=torch.as_tensor(volume.affine),
+            meta={MetaKeys.SPACE: SpaceKeys.RAS},
+        )
         out = self.transforms(image)
         return out.as_tensor().to(torch.float32).contiguous()
 

@@ -63,7 +63,12 @@ def discover_ct_images(folder: Path) -> list[Path]:
     """Every NIfTI file, and every folder of DICOM files (one series each), under ``folder``, sorted."""
     found: list[Path] = []
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and is_nifti(path) or path.is_dir() and any(f.is_file() and pydicom.misc.is_dicom(f) for f in path.iterdir()):
+        if (
+            path.is_file()
+            and is_nifti(path)
+            or path.is_dir()
+            and any(f.is_file() and pydicom.misc.is_dicom(f) for f in path.iterdir())
+        ):
             found.append(path)
     if any(f.is_file() and pydicom.misc.is_dicom(f) for f in folder.iterdir()):
         found.insert(0, folder)  # the folder itself is a series
@@ -133,8 +138,13 @@ def _rescale_stored_values(stored: np.ndarray, slope: float, intercept: float, p
     sample = stored[::4, ::4, ::4]
     air_fraction = np.count_nonzero(np.abs(sample - AIR_HU) <= 150.0) / max(sample.size, 1)
     if air_fraction >= ALREADY_HU_AIR_FRACTION:
-        log.info("%s: %.0f%% of voxels at -1000..-850, values already in HU; not applying slope %s, intercept %s",
-                 path, 100 * air_fraction, slope, intercept)
+        log.info(
+            "%s: %.0f%% of voxels at -1000..-850, values already in HU; not applying slope %s, intercept %s",
+            path,
+            100 * air_fraction,
+            slope,
+            intercept,
+        )
         return stored
     return stored * np.float32(slope) + np.float32(intercept)
 
@@ -148,8 +158,13 @@ def _affine_with_meta(affine: np.ndarray, image_meta: Mapping[str, Any]) -> np.n
     if "orientation_lps" in image_meta and "origin_lps" in image_meta:
         orientation = np.asarray(image_meta["orientation_lps"], dtype=np.float64)
         row, col = orientation[:3], orientation[3:6]
-        lps = _lps_affine(row, col, np.cross(row, col) * spacing_arr[2], np.asarray(image_meta["origin_lps"]),
-                          (spacing_arr[0], spacing_arr[1]))
+        lps = _lps_affine(
+            row,
+            col,
+            np.cross(row, col) * spacing_arr[2],
+            np.asarray(image_meta["origin_lps"]),
+            (spacing_arr[0], spacing_arr[1]),
+        )
         return LPS_TO_RAS @ lps
     # only voxel sizes known: keep the header's directions, replace its lengths
     directions = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
@@ -158,8 +173,9 @@ def _affine_with_meta(affine: np.ndarray, image_meta: Mapping[str, Any]) -> np.n
     return fixed
 
 
-def _lps_affine(row: np.ndarray, col: np.ndarray, slice_step: np.ndarray, origin: np.ndarray,
-                step_ij: tuple[float, float]) -> np.ndarray:
+def _lps_affine(
+    row: np.ndarray, col: np.ndarray, slice_step: np.ndarray, origin: np.ndarray, step_ij: tuple[float, float]
+) -> np.ndarray:
     """DICOM affine (patient LPS) for arrays indexed (column i, row j, slice k).
 
     ``row``/``col`` are ImageOrientationPatient's two cosines; ``step_ij`` the spacing
@@ -249,6 +265,7 @@ def _enhanced_frames(ds: Dataset, path: Path) -> list[_Slice]:
         frames = frames[None]
     slices = []
     for index, per_frame in enumerate(ds.PerFrameFunctionalGroupsSequence):
+
         def group(keyword: str, per_frame: Dataset = per_frame, index: int = index) -> Dataset:
             for source in (per_frame, shared):
                 if keyword in source:
@@ -260,14 +277,16 @@ def _enhanced_frames(ds: Dataset, path: Path) -> list[_Slice]:
             rescale = group("PixelValueTransformationSequence")
         except DataError:
             rescale = ds  # top-level Rescale Slope/Intercept or none
-        slices.append(_Slice(
-            hu=np.asarray(apply_modality_lut(frames[index], rescale), dtype=np.float32),
-            orientation=np.asarray(group("PlaneOrientationSequence").ImageOrientationPatient, dtype=np.float64),
-            position=np.asarray(group("PlanePositionSequence").ImagePositionPatient, dtype=np.float64),
-            pixel_spacing=(float(measures.PixelSpacing[0]), float(measures.PixelSpacing[1])),
-            thickness=_float_or_none(measures.get("SpacingBetweenSlices", measures.get("SliceThickness"))),
-            label=f"{path.name} frame {index + 1}",
-        ))
+        slices.append(
+            _Slice(
+                hu=np.asarray(apply_modality_lut(frames[index], rescale), dtype=np.float32),
+                orientation=np.asarray(group("PlaneOrientationSequence").ImageOrientationPatient, dtype=np.float64),
+                position=np.asarray(group("PlanePositionSequence").ImagePositionPatient, dtype=np.float64),
+                pixel_spacing=(float(measures.PixelSpacing[0]), float(measures.PixelSpacing[1])),
+                thickness=_float_or_none(measures.get("SpacingBetweenSlices", measures.get("SliceThickness"))),
+                label=f"{path.name} frame {index + 1}",
+            )
+        )
     return slices
 
 
@@ -286,11 +305,14 @@ def _stack_slices(slices: list[_Slice], source: Path) -> CTVolume:
     if len(slices) > 1:
         gaps = np.diff(heights)
         if gaps.min() < 1e-3:
-            raise DataError(f"{source}: two slices at the same position ({heights[int(np.argmin(gaps))]:.2f} mm); "
-                            "duplicate files or several series in one folder")
+            raise DataError(
+                f"{source}: two slices at the same position ({heights[int(np.argmin(gaps))]:.2f} mm); "
+                "duplicate files or several series in one folder"
+            )
         if gaps.max() - gaps.min() > max(0.01, 0.05 * float(np.median(gaps))):
-            raise DataError(f"{source}: slice spacing is not uniform ({gaps.min():.2f}..{gaps.max():.2f} mm); "
-                            "missing slices?")
+            raise DataError(
+                f"{source}: slice spacing is not uniform ({gaps.min():.2f}..{gaps.max():.2f} mm); missing slices?"
+            )
         slice_step = (slices[-1].position - slices[0].position) / (len(slices) - 1)
     else:
         slice_step = normal * (first.thickness or 1.0)

@@ -13,8 +13,9 @@ SERIES_SLICES = 5
 SERIES_STEP_MM = 2.5
 
 
-def write_ct_series(folder: Path, n: int = SERIES_SLICES, step: float = SERIES_STEP_MM,
-                    series_uid: str | None = None) -> Path:
+def write_ct_series(
+    folder: Path, n: int = SERIES_SLICES, step: float = SERIES_STEP_MM, series_uid: str | None = None
+) -> Path:
     """``n`` copies of pydicom's ``CT_small.dcm`` stacked along its slice normal.
 
     InstanceNumber runs *against* the position order (as some scanners write it), and
@@ -23,12 +24,15 @@ def write_ct_series(folder: Path, n: int = SERIES_SLICES, step: float = SERIES_S
     """
     folder.mkdir(parents=True, exist_ok=True)
     template = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
-    normal = np.cross(np.asarray(template.ImageOrientationPatient[:3], float),
-                      np.asarray(template.ImageOrientationPatient[3:], float))
+    normal = np.cross(
+        np.asarray(template.ImageOrientationPatient[:3], float), np.asarray(template.ImageOrientationPatient[3:], float)
+    )
     uid = series_uid or generate_uid()
     for k in range(n):
         ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
-        ds.ImagePositionPatient = [float(v) for v in np.asarray(template.ImagePositionPatient, float) + normal * step * k]
+        ds.ImagePositionPatient = [
+            float(v) for v in np.asarray(template.ImagePositionPatient, float) + normal * step * k
+        ]
         ds.InstanceNumber = n - k
         ds.SOPInstanceUID = generate_uid()
         ds.SeriesInstanceUID = uid

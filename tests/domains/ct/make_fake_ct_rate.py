@@ -22,10 +22,24 @@ import numpy as np
 import pandas as pd
 
 LABELS = (
-    "Medical material", "Arterial wall calcification", "Cardiomegaly", "Pericardial effusion",
-    "Coronary artery wall calcification", "Hiatal hernia", "Lymphadenopathy", "Emphysema", "Atelectasis",
-    "Lung nodule", "Lung opacity", "Pulmonary fibrotic sequela", "Pleural effusion", "Mosaic attenuation pattern",
-    "Peribronchial thickening", "Consolidation", "Bronchiectasis", "Interlobular septal thickening",
+    "Medical material",
+    "Arterial wall calcification",
+    "Cardiomegaly",
+    "Pericardial effusion",
+    "Coronary artery wall calcification",
+    "Hiatal hernia",
+    "Lymphadenopathy",
+    "Emphysema",
+    "Atelectasis",
+    "Lung nodule",
+    "Lung opacity",
+    "Pulmonary fibrotic sequela",
+    "Pleural effusion",
+    "Mosaic attenuation pattern",
+    "Peribronchial thickening",
+    "Consolidation",
+    "Bronchiectasis",
+    "Interlobular septal thickening",
 )
 SHAPE = (20, 16, 12)
 XY_SPACING = (0.8, 0.8)
@@ -35,8 +49,16 @@ ORIENTATION_LPS = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 INTERCEPT = -1024.0
 
 # volume names on disk per part; "valid_2_a_2" is written already fixed (HU, good header)
-TRAIN_VOLUMES = ("train_1_a_1", "train_1_a_2", "train_1_b_1", "train_2_a_1", "train_3_a_1", "train_4_a_1",
-                 "train_5_a_1", "train_6_a_1")
+TRAIN_VOLUMES = (
+    "train_1_a_1",
+    "train_1_a_2",
+    "train_1_b_1",
+    "train_2_a_1",
+    "train_3_a_1",
+    "train_4_a_1",
+    "train_5_a_1",
+    "train_6_a_1",
+)
 VALID_VOLUMES = ("valid_1_a_1", "valid_2_a_1", "valid_2_a_2")
 FIXED_VOLUMES = ("valid_2_a_2",)
 NOT_DOWNLOADED = ("train_7_a_1",)  # in the CSVs, not on disk
@@ -76,17 +98,33 @@ def make_fake_ct_rate(root: Path, seed: int = 0) -> FakeCTRate:
         for name in volumes:
             scan_labels = np.random.default_rng([seed, *map(ord, _scan(name))]).integers(0, 2, size=len(LABELS))
             labels[name] = dict(zip(LABELS, map(int, scan_labels)))
-            findings = f"Findings of scan {_scan(name)}: {'cardiomegaly' if labels[name]['Cardiomegaly'] else 'heart normal'}."
+            findings = (
+                f"Findings of scan {_scan(name)}: {'cardiomegaly' if labels[name]['Cardiomegaly'] else 'heart normal'}."
+            )
             impression = f"Impression {_scan(name)}."
             reports[name] = (findings, impression)
             file_name = f"{name}.nii.gz"
-            report_rows.append({"VolumeName": file_name, "ClinicalInformation_EN": "Dyspnea.",
-                                "Technique_EN": "Non-contrast chest CT.", "Findings_EN": findings,
-                                "Impressions_EN": impression})
-            meta_rows.append({"VolumeName": file_name, "Manufacturer": "FAKE", "RescaleSlope": 1.0,
-                              "RescaleIntercept": INTERCEPT, "XYSpacing": str(list(XY_SPACING)), "ZSpacing": Z_SPACING,
-                              "ImagePositionPatient": str(list(ORIGIN_LPS)),
-                              "ImageOrientationPatient": str(list(ORIENTATION_LPS))})
+            report_rows.append(
+                {
+                    "VolumeName": file_name,
+                    "ClinicalInformation_EN": "Dyspnea.",
+                    "Technique_EN": "Non-contrast chest CT.",
+                    "Findings_EN": findings,
+                    "Impressions_EN": impression,
+                }
+            )
+            meta_rows.append(
+                {
+                    "VolumeName": file_name,
+                    "Manufacturer": "FAKE",
+                    "RescaleSlope": 1.0,
+                    "RescaleIntercept": INTERCEPT,
+                    "XYSpacing": str(list(XY_SPACING)),
+                    "ZSpacing": Z_SPACING,
+                    "ImagePositionPatient": str(list(ORIGIN_LPS)),
+                    "ImageOrientationPatient": str(list(ORIENTATION_LPS)),
+                }
+            )
             label_rows.append({"VolumeName": file_name, **labels[name]})
             if name in NOT_DOWNLOADED:
                 continue
@@ -95,9 +133,11 @@ def make_fake_ct_rate(root: Path, seed: int = 0) -> FakeCTRate:
             target.parent.mkdir(parents=True, exist_ok=True)
             _write_volume(target, hu, fixed=name in FIXED_VOLUMES)
         rng.shuffle(report_rows)
-        for sub, stem, rows in (("radiology_text_reports", f"{stems[0]}_reports.csv", report_rows),
-                                ("metadata", f"{stems[1]}_metadata.csv", meta_rows),
-                                ("multi_abnormality_labels", f"{stems[2]}_predicted_labels.csv", label_rows)):
+        for sub, stem, rows in (
+            ("radiology_text_reports", f"{stems[0]}_reports.csv", report_rows),
+            ("metadata", f"{stems[1]}_metadata.csv", meta_rows),
+            ("multi_abnormality_labels", f"{stems[2]}_predicted_labels.csv", label_rows),
+        ):
             (base / sub).mkdir(parents=True, exist_ok=True)
             pd.DataFrame(rows).to_csv(base / sub / stem, index=False)
     return FakeCTRate(root, hu, labels, reports)

@@ -10,8 +10,13 @@ from domainclip.domains.ct import demo
 from domainclip.domains.ct.preprocess import CTPreprocessor
 from domainclip.domains.ct.readers import read_ct
 
-FIVE_MM = {"spacing": [5.0, 5.0, 5.0], "size": [64, 64, 64], "hu_window": [-1000, 1000], "normalize": None,
-           "orientation": "RAS"}
+FIVE_MM = {
+    "spacing": [5.0, 5.0, 5.0],
+    "size": [64, 64, 64],
+    "hu_window": [-1000, 1000],
+    "normalize": None,
+    "orientation": "RAS",
+}
 
 
 def test_manifest_format_and_grouping(demo_manifest):
@@ -54,15 +59,18 @@ def test_same_seed_same_data_and_study_independent_of_n(tmp_path):
     assert not np.array_equal(a.volumes[0], demo.make_study(8, 2).volumes[0])
 
 
-@pytest.mark.parametrize("finding,min_excess_hu,changed_range", [
-    ("renal mass", 150, (800, 4000)),
-    ("liver lesion", 40, (500, 4000)),
-    ("pleural effusion", 500, (1000, 20000)),
-    ("cardiomegaly", 500, (1000, 20000)),
-    ("splenomegaly", 500, (1000, 20000)),
-    ("aortic aneurysm", 100, (200, 3000)),
-    ("ascites", 60, (5000, 40000)),
-])
+@pytest.mark.parametrize(
+    "finding,min_excess_hu,changed_range",
+    [
+        ("renal mass", 150, (800, 4000)),
+        ("liver lesion", 40, (500, 4000)),
+        ("pleural effusion", 500, (1000, 20000)),
+        ("cardiomegaly", 500, (1000, 20000)),
+        ("splenomegaly", 500, (1000, 20000)),
+        ("aortic aneurysm", 100, (200, 3000)),
+        ("ascites", 60, (5000, 40000)),
+    ],
+)
 def test_each_finding_is_visible_after_resampling_to_5mm(finding, min_excess_hu, changed_range):
     """Same patient with and without one finding, preprocessed to 5 mm / 64^3: a visible difference of organ scale."""
     from domainclip.domains.ct.readers import CTVolume
@@ -72,7 +80,8 @@ def test_each_finding_is_visible_after_resampling_to_5mm(finding, min_excess_hu,
     base = {f: False for f in demo.DEMO_FINDINGS}
     without = preprocessor.transform_volume(CTVolume(demo._phantom(base, np.random.default_rng(11)), affine))
     with_it = preprocessor.transform_volume(
-        CTVolume(demo._phantom({**base, finding: True}, np.random.default_rng(11)), affine))
+        CTVolume(demo._phantom({**base, finding: True}, np.random.default_rng(11)), affine)
+    )
     difference_hu = (with_it - without).abs() * 2000.0  # window [-1000, 1000] -> [0, 1]
     assert float(difference_hu.max()) >= min_excess_hu
     changed = int((difference_hu > 30).sum())
@@ -84,6 +93,7 @@ def test_cardiomegaly_enlarges_the_heart_and_effusion_fills_posterior_lung():
     normal = demo._phantom(base, np.random.default_rng(5))
     big_heart = demo._phantom({**base, "cardiomegaly": True}, np.random.default_rng(5))
     effusion = demo._phantom({**base, "pleural effusion": True}, np.random.default_rng(5))
+
     def lung_of(phantom):
         return (phantom > -900) & (phantom < -700)  # lung is -850 HU, outside air -1000
 

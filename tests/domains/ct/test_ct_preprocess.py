@@ -12,8 +12,13 @@ from domainclip.domains.ct.preprocess import CTPreprocessor
 from domainclip.errors import RecipeError
 
 # normalize off: these tests read window-scaled values directly; test_normalisation_* covers it
-CONFIG = {"spacing": [2.0, 2.0, 2.0], "size": [24, 24, 16], "hu_window": [-1000, 1000], "normalize": None,
-          "orientation": "RAS"}
+CONFIG = {
+    "spacing": [2.0, 2.0, 2.0],
+    "size": [24, 24, 16],
+    "hu_window": [-1000, 1000],
+    "normalize": None,
+    "orientation": "RAS",
+}
 
 
 def cube_volume() -> np.ndarray:
@@ -42,8 +47,13 @@ def test_config_is_json_and_rebuilds_identical_outputs(tmp_path):
     path = write(tmp_path / "cube.nii.gz", cube_volume(), np.diag([1.0, 1.0, 2.0, 1.0]))
     first = CTPreprocessor(PreprocessConfig(**CONFIG))
     config = json.loads(json.dumps(first.config))
-    assert config == {"spacing": [2.0, 2.0, 2.0], "size": [24, 24, 16], "hu_window": [-1000.0, 1000.0],
-                      "normalize": None, "orientation": "RAS"}
+    assert config == {
+        "spacing": [2.0, 2.0, 2.0],
+        "size": [24, 24, 16],
+        "hu_window": [-1000.0, 1000.0],
+        "normalize": None,
+        "orientation": "RAS",
+    }
     assert torch.equal(first(path), CTPreprocessor(config)(path))
 
 
@@ -51,8 +61,9 @@ def test_lps_stored_copy_gives_the_same_tensor(tmp_path):
     """Same world content stored RAS or flipped on x/y (LPS, as DICOM converters write): identical output."""
     hu = cube_volume()
     ras_affine = np.diag([1.0, 1.0, 2.0, 1.0])
-    lps_affine = ras_affine @ np.array([[-1, 0, 0, hu.shape[0] - 1], [0, -1, 0, hu.shape[1] - 1],
-                                        [0, 0, 1, 0], [0, 0, 0, 1]], dtype=float)
+    lps_affine = ras_affine @ np.array(
+        [[-1, 0, 0, hu.shape[0] - 1], [0, -1, 0, hu.shape[1] - 1], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=float
+    )
     ras = CTPreprocessor(CONFIG)(write(tmp_path / "ras.nii.gz", hu, ras_affine))
     lps = CTPreprocessor(CONFIG)(write(tmp_path / "lps.nii.gz", hu[::-1, ::-1, :].copy(), lps_affine))
     torch.testing.assert_close(ras, lps)

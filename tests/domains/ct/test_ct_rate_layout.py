@@ -62,8 +62,7 @@ def test_dataset_path_goes_through_the_same_hints(fake, tmp_path):
     from domainclip.data.dataset import CachedDataset
 
     records = read_ct_rate(fake.root)
-    preprocessor = CTDomain().build_preprocessor({"spacing": [1.6, 1.6, 2.5], "size": [12, 10, 12],
-                                                   "normalize": None})
+    preprocessor = CTDomain().build_preprocessor({"spacing": [1.6, 1.6, 2.5], "size": [12, 10, 12], "normalize": None})
     dataset = CachedDataset(records, preprocessor, DiskCache(tmp_path, preprocessor.config))
     images = torch.stack([dataset[i]["image"] for i in range(len(records))])
     assert images.shape == (len(records), 1, 12, 10, 12)

@@ -38,9 +38,11 @@ def test_dicom_series_is_ordered_by_position_not_instance_number(ct_series):
     np.testing.assert_array_equal(volume.array[0, 0, :], -1024 + np.arange(SERIES_SLICES))
     # slice k lies k steps along +z (patient superior) from the first slice
     template = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
-    np.testing.assert_allclose(volume.affine[:3, 3], [-template.ImagePositionPatient[0],
-                                                      -template.ImagePositionPatient[1],
-                                                      template.ImagePositionPatient[2]], atol=1e-4)
+    np.testing.assert_allclose(
+        volume.affine[:3, 3],
+        [-template.ImagePositionPatient[0], -template.ImagePositionPatient[1], template.ImagePositionPatient[2]],
+        atol=1e-4,
+    )
     np.testing.assert_allclose(volume.affine[:3, 2], [0, 0, SERIES_STEP_MM], atol=1e-6)
 
 
@@ -128,8 +130,13 @@ def test_external_rescale_and_geometry_hints(tmp_path):
     hu = np.full((8, 8, 6), -1000.0, np.float32)
     hu[2:6, 2:6, :] = 40.0
     nib.save(nib.Nifti1Image((hu + 1024).astype(np.uint16), np.eye(4)), tmp_path / "stored.nii.gz")
-    meta = {"rescale_slope": 1.0, "rescale_intercept": -1024.0, "spacing": [0.7, 0.7, 1.5],
-            "orientation_lps": [1, 0, 0, 0, 1, 0], "origin_lps": [-5.0, -6.0, -7.0]}
+    meta = {
+        "rescale_slope": 1.0,
+        "rescale_intercept": -1024.0,
+        "spacing": [0.7, 0.7, 1.5],
+        "orientation_lps": [1, 0, 0, 0, 1, 0],
+        "origin_lps": [-5.0, -6.0, -7.0],
+    }
     volume = read_ct(tmp_path / "stored.nii.gz", meta)
     np.testing.assert_array_equal(volume.array, hu)
     expected = np.diag([-0.7, -0.7, 1.5, 1.0])

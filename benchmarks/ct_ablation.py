@@ -26,10 +26,10 @@ VARIANTS = {  # key: (row name, overrides)
     "ours": ("ours (MAE + soft labels)", []),
     "no-mae": ("no MAE (random init)", ["stages.mae.steps=0"]),
     "hard": ("hard labels (ClipLoss)", ["stages.align.loss=clip"]),
-    "no-statements": ("no finding statements", ["stages.align.finding_statements=0"]),
+    "no-statements": ("no finding statements", ["text_sampling.finding_statements=0"]),
     "report-targets": (
         "no statements, cut texts carry the report's vector",
-        ["stages.align.finding_statements=0", "stages.align.sentence_targets=report"],
+        ["text_sampling.finding_statements=0", "text_sampling.sentence_targets=report"],
     ),
 }
 DEFAULT_VARIANTS = ["ours", "no-mae", "hard"]

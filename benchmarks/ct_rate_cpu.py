@@ -114,7 +114,7 @@ def per_volume_seconds(
     """Wall seconds per volume of ``run``'s first pass over ``paths`` (stored as CT-RATE stores them): the
     image check that decodes each file once, preprocesses it into a fresh cache, on ``run``'s threads."""
     meta = {"rescale_slope": 1.0, "rescale_intercept": INTERCEPT, "spacing": list(spacing)}
-    records = [Record(id=p.stem, patient_id=p.stem, image=p, report="-", image_meta=meta) for p in paths]
+    records = [Record(id=p.stem, patient_id=p.stem, image=p, texts=("-",), image_meta=meta) for p in paths]
     if cache_root.exists():
         shutil.rmtree(cache_root)
     dataset = CachedDataset(records, preprocessor, DiskCache(cache_root, preprocessor.config))

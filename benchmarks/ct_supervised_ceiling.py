@@ -24,10 +24,10 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from domainclip.config.loader import load_recipe
-from domainclip.domains import get_domain
-from domainclip.pipeline.data import build_findings, checked_records
-from domainclip.pipeline.embedding import image_dataset
+from domainclip.data.dataset import image_dataset
+from domainclip.pipeline.data import checked_records
 from domainclip.pipeline.stages import build_image_encoder
+from domainclip.registry import get_domain
 
 BATCH, LR = 32, 5e-4
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ct" / "quickstart.yaml"
@@ -36,16 +36,16 @@ RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ct" / "quickstart.ya
 def run(overrides: list[str], steps: int) -> tuple[float, np.ndarray, list[str]]:
     recipe = load_recipe(RECIPE, overrides)
     torch.manual_seed(recipe.train.seed)
-    records = checked_records(recipe, None)
-    findings = build_findings(recipe, records)
+    records, _ = checked_records(recipe)
     domain = get_domain(recipe.domain)
+    findings = domain.findings(recipe, records)
     dataset = image_dataset(records, domain.build_preprocessor(recipe.preprocess), recipe.data.cache_dir)
     images = torch.stack([dataset[i]["image"] for i in range(len(dataset))])
     labels = torch.from_numpy(np.nan_to_num(findings.labels_for_eval())).float()
     train = torch.tensor([i for i, r in enumerate(records) if r.split == "train"])
     test = [i for i, r in enumerate(records) if r.split == "test"]
 
-    encoder = build_image_encoder(recipe, domain.in_channels)
+    encoder = build_image_encoder(recipe, domain)
     with torch.no_grad():
         pooled = nn.functional.normalize(encoder(images[train[:32]]), dim=-1)
         cosine = float((pooled @ pooled.T)[~torch.eye(len(pooled), dtype=torch.bool)].mean())

@@ -24,11 +24,13 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from domainclip.config.loader import load_recipe
-from domainclip.domains import get_domain
+from domainclip.data.dataset import image_dataset
 from domainclip.heads.zeroshot import class_text_embeddings
 from domainclip.models.model_dir import load_model
-from domainclip.pipeline.data import build_findings, checked_records, recipe_vocabulary
-from domainclip.pipeline.embedding import embed_images, image_dataset
+from domainclip.pipeline.data import checked_records, vocabulary_path
+from domainclip.pipeline.embedding import embed_images
+from domainclip.registry import get_domain
+from domainclip.reports.findings import vocabulary_columns
 
 
 def main() -> int:
@@ -36,8 +38,8 @@ def main() -> int:
     parser.add_argument("--run", type=Path, required=True, help="a run folder (recipe.yaml, model/)")
     args = parser.parse_args()
     recipe = load_recipe(args.run / "recipe.yaml", [])
-    records = checked_records(recipe, None)
-    findings = build_findings(recipe, records)
+    records, _ = checked_records(recipe)
+    findings = get_domain(recipe.domain).findings(recipe, records)
     split = recipe.evaluate.split
     held_out = [i for i, r in enumerate(records) if r.split == split]
     loaded = load_model(args.run / "model")
@@ -49,7 +51,7 @@ def main() -> int:
     images = F.normalize(torch.as_tensor(embed_images(loaded, dataset, 32)).float(), dim=-1)
     labels = findings.labels_for_eval()[held_out]
 
-    vocab, _ = recipe_vocabulary(recipe)
+    vocab, _ = vocabulary_columns(vocabulary_path(recipe, get_domain(recipe.domain)), recipe.data.findings)
     positives, negatives = [t[0] for t in findings.templates], [t[1] for t in findings.templates]
 
     print(f"run {args.run}, split {split}, n = {len(held_out)}")

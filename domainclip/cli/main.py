@@ -27,6 +27,12 @@ app = typer.Typer(
 )
 
 RecipeArg = Annotated[Path, typer.Argument(help="recipe YAML (see `domainclip recipes`)", show_default=False)]
+ManifestOpt = Annotated[Path | None, typer.Option("--manifest", help="generic manifest CSV")]
+ImagesOpt = Annotated[Path | None, typer.Option("--images", help="a folder of images (the model's domain finds them)")]
+RecipeOpt = Annotated[
+    Path | None, typer.Option("--recipe", help="a recipe whose data layout finds the images (with their reader hints)")
+]
+SplitOpt = Annotated[str | None, typer.Option("--split", help="with --recipe: only this split (train, valid, test)")]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="override a recipe key, YAML-typed: --set stages.align.steps=100 (repeatable)"),
@@ -59,7 +65,7 @@ def run(
 
 @app.command("demo-data")
 def demo_data(
-    domain: Annotated[str, typer.Argument(help="ct")],
+    domain: Annotated[str, typer.Argument(help="the domain, e.g. ct (see `domainclip recipes`)")],
     out: Annotated[Path, typer.Option("--out", help="output folder")],
     n: Annotated[int, typer.Option("--n", min=4, help="number of studies")] = 64,
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -68,7 +74,7 @@ def demo_data(
 
     Example: domainclip demo-data ct --out demo_ct --n 200 --seed 0
     """
-    from domainclip.domains import get_domain
+    from domainclip.registry import get_domain
 
     manifest = get_domain(domain).write_demo(out, n, seed)
     typer.echo(f"wrote {manifest}")
@@ -97,18 +103,24 @@ def validate_data(recipe: RecipeArg, overrides: SetOpt = None) -> None:
 def embed(
     model: Annotated[Path, typer.Option("--model", help="model directory")],
     out: Annotated[Path, typer.Option("--out", help="output .safetensors or .parquet")],
-    manifest: Annotated[Path | None, typer.Option("--manifest", help="generic manifest CSV")] = None,
-    images: Annotated[Path | None, typer.Option("--images", help="a folder of images instead of a manifest")] = None,
+    manifest: ManifestOpt = None,
+    images: ImagesOpt = None,
+    recipe: RecipeOpt = None,
+    split: SplitOpt = None,
+    overrides: SetOpt = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
-    text: Annotated[bool, typer.Option("--text/--no-text", help="also embed the manifest's reports")] = True,
+    text: Annotated[bool, typer.Option("--text/--no-text", help="also embed the records' texts")] = True,
 ) -> None:
     """Embed images (and reports) with a trained model, using the model's own preprocessing.
 
     Example: domainclip embed --model runs/ct-quickstart/model --manifest demo/manifest.csv --out emb.safetensors
+    Example: domainclip embed --model runs/ct-rate/model --recipe recipes/ct/ct_rate.yaml --split test
+    --set data.root=/data/CT-RATE --out test.safetensors
     """
-    from domainclip.pipeline.inference import embed_command
+    from domainclip.pipeline.inference import ImageSource, embed_command
 
-    embed_command(model, out, manifest=manifest, images=images, batch_size=batch_size, with_text=text)
+    source = ImageSource(manifest, images, recipe, split, tuple(overrides or ()))
+    embed_command(model, out, source=source, batch_size=batch_size, with_text=text)
 
 
 @app.command()
@@ -116,8 +128,11 @@ def zeroshot(
     model: Annotated[Path, typer.Option("--model", help="model directory")],
     findings: Annotated[str, typer.Option("--findings", help="comma-separated finding names")],
     out: Annotated[Path, typer.Option("--out", help="output CSV: id, one probability column per finding")],
-    manifest: Annotated[Path | None, typer.Option("--manifest", help="manifest CSV (or use --images)")] = None,
-    images: Annotated[Path | None, typer.Option("--images", help="a folder of NIfTI files / DICOM series")] = None,
+    manifest: ManifestOpt = None,
+    images: ImagesOpt = None,
+    recipe: RecipeOpt = None,
+    split: SplitOpt = None,
+    overrides: SetOpt = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
 ) -> None:
     """Zero-shot diagnosis: probability of each finding from positive/negative prompt ensembles.
@@ -125,9 +140,10 @@ def zeroshot(
     Example: domainclip zeroshot --model runs/ct-quickstart/model --manifest demo/manifest.csv
     --findings "pleural effusion,cardiomegaly" --out preds.csv
     """
-    from domainclip.pipeline.inference import zeroshot_command
+    from domainclip.pipeline.inference import ImageSource, zeroshot_command
 
-    zeroshot_command(model, findings, out, manifest=manifest, images=images, batch_size=batch_size)
+    source = ImageSource(manifest, images, recipe, split, tuple(overrides or ()))
+    zeroshot_command(model, findings, out, source=source, batch_size=batch_size)
 
 
 @app.command()
@@ -178,10 +194,16 @@ def recipes() -> None:
 
 
 def _register_plugins() -> None:
-    """Commands that live next to their feature (survival heads, report structuring)."""
+    """Commands that live next to their feature (survival heads) and each domain's own commands.
+
+    Only the small command modules are imported here, never a domain's plug-in, so ``--help`` stays instant.
+    """
     import importlib
 
-    for module in ("domainclip.cli.heads", "domainclip.cli.findings"):
+    from domainclip.registry import available_domains, domain_entry
+
+    modules = ["domainclip.cli.heads", *(m for name in available_domains() for m in domain_entry(name).commands)]
+    for module in dict.fromkeys(modules):
         importlib.import_module(module).register(app)
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from domainclip.config.schema import Recipe
+from domainclip import registry
+from domainclip.config.schema import Recipe, recipe_model
 from domainclip.errors import RecipeError
 
 BASE_KEY = "_base_"
@@ -107,11 +108,29 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], cwd: Path | None 
     return raw
 
 
-def _format_validation_error(source: str, exc: ValidationError) -> str:
+def _other_domains_owning(section: str, key: str, domain: str) -> list[str]:
+    """The other domains whose own ``section`` has ``key`` (to say whose key a misplaced one is)."""
+    owners = []
+    for other in registry.available_domains():
+        if other == domain:
+            continue
+        model = registry.domain_sections(other).get(section)
+        if model is not None and key in model.model_fields:
+            owners.append(other)
+    return owners
+
+
+def _format_validation_error(source: str, exc: ValidationError, domain: str | None = None) -> str:
     lines = [f"{source}: invalid recipe"]
+    domain_sections = set(registry.domain_sections(domain)) if domain else set()
     for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc) or "(top level)"
+        if err["type"] == "extra_forbidden" and len(loc) == 2 and loc[0] in domain_sections:
+            owners = _other_domains_owning(loc[0], loc[1], domain)
+            whose = f"; it is a key of domain {', '.join(map(repr, owners))}" if owners else ""
+            what = f"not a key of domain {domain!r}'s {loc[0]} section{whose} (see docs/recipes.md)"
+        elif err["type"] == "extra_forbidden":
             what = "unknown key (check the spelling; see docs/recipes.md for the keys)"
         elif err["type"] == "missing":
             what = "required key is missing"
@@ -121,11 +140,18 @@ def _format_validation_error(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def validate(raw: dict[str, Any], source: str) -> Recipe:
+def validate(raw: dict[str, Any], source: str = "<recipe>") -> Recipe:
+    """A validated recipe of the domain ``raw`` names: the shared sections plus that domain's own."""
+    domain = raw.get("domain")
+    if not isinstance(domain, str) or domain not in registry.available_domains():
+        try:
+            Recipe.model_validate({"domain": domain} if domain is not None else {})
+        except ValidationError as exc:
+            raise RecipeError(_format_validation_error(source, exc)) from None
     try:
-        return Recipe.model_validate(raw)
+        return recipe_model(domain).model_validate(raw)
     except ValidationError as exc:
-        raise RecipeError(_format_validation_error(source, exc)) from None
+        raise RecipeError(_format_validation_error(source, exc, domain)) from None
 
 
 def load_recipe(path: Path | str, overrides: list[str] | None = None) -> Recipe:

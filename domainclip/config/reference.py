@@ -9,11 +9,13 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel
 
+from domainclip import registry
 from domainclip.config.schema import Recipe
 
 HEADER = """# Recipe keys
 
-Generated from `domainclip/config/schema.py` by `python -m domainclip.config.reference`; a test fails when this
+Generated from `domainclip/config/schema.py` and each domain's sections by
+`python -m domainclip.config.reference`; a test fails when this
 file is out of date. Unknown keys are errors. `_base_: other.yaml` (or a list) inherits, paths relative to the
 file; `--set dotted.key=value` overrides with YAML-typed values (`--set preprocess.size=[64,64,48]`). Keys marked
 *contract* are stable (see the design notes). The resolved recipe is saved as `recipe.yaml` in the run folder.
@@ -43,8 +45,35 @@ def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
     return out
 
 
+TABLE_HEAD = "| key | type | default | meaning |\n|---|---|---|---|\n"
+
+
+def _shared_rows() -> list[str]:
+    domains = ", ".join(f"`{d}`" for d in registry.available_domains())
+    out = []
+    for row in rows(Recipe):
+        if row.startswith("| `preprocess`"):
+            continue  # owned by each domain: listed in the domain's table
+        if row.startswith("| `domain`"):
+            row = f"| `domain` | str | `required` | contract: the domain plug-in, one of {domains} |"
+        out.append(row)
+    return out
+
+
 def render() -> str:
-    return HEADER + "\n".join(rows(Recipe)) + "\n"
+    """The shared keys, then one table per domain of the sections it owns."""
+    parts = [HEADER + "\n".join(_shared_rows()) + "\n"]
+    for domain in registry.available_domains():
+        sections = registry.domain_sections(domain)
+        lines = [row for name, model in sections.items() for row in rows(model, f"{name}.")]
+        parts.append(
+            f"\n## Domain `{domain}`\n\nSections owned by the `{domain}` domain "
+            f"({', '.join(f'`{name}`' for name in sections)}); a key of another domain's section is refused.\n\n"
+            + TABLE_HEAD
+            + "\n".join(lines)
+            + "\n"
+        )
+    return "".join(parts)
 
 
 if __name__ == "__main__":

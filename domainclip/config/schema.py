@@ -3,14 +3,23 @@
 A recipe is YAML validated by these pydantic models. Unknown keys are errors
 (``extra="forbid"`` everywhere) so that a typo never silently falls back to a
 default. The contract keys of ``shared/design.md`` are marked "contract".
+
+The sections every domain shares are declared here; each domain owns its
+``preprocess`` section (and any other it declares, e.g. how report text is sampled)
+in a light module named by its registry entry. :func:`recipe_model` builds the
+recipe model of one domain from both, so a key of another domain's section is an
+unknown key like any typo.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+from domainclip import registry
 
 
 class Strict(BaseModel):
@@ -27,8 +36,21 @@ class DemoConfig(Strict):
     )
 
 
+class ManifestColumnsConfig(Strict):
+    """Which columns of a generic manifest are what; every other extra column is a 0/1 finding (contract)."""
+
+    texts: list[str] = Field(
+        ["report"], min_length=1, description="text columns (a report; several captions), empty cells skipped"
+    )
+    label: str | None = Field(None, description="column holding a class name (scene, subtype) for multi-class tasks")
+    targets: list[str] = Field([], description="numeric columns for regression (empty cell = unknown)")
+    ignore: list[str] = Field([], description="columns that are neither findings nor anything else")
+
+
 class DataConfig(Strict):
-    layout: str = Field("demo", description="contract: how samples are found: demo, manifest, ct-rate, ...")
+    layout: str = Field(
+        "demo", description="contract: how samples are found: demo, manifest, or a layout of the domain (ct: ct-rate)"
+    )
     root: Path | None = Field(None, description="contract: dataset root for a layout")
     manifest: Path | None = Field(None, description="contract: CSV manifest for layout 'manifest'")
     demo: DemoConfig = DemoConfig()
@@ -39,22 +61,11 @@ class DataConfig(Strict):
         False, description="skip invalid rows (listed in the run folder) instead of refusing to start"
     )
     num_workers: int = Field(0, ge=0)
-
-
-class PreprocessConfig(Strict):
-    spacing: tuple[float, float, float] | None = Field(None, description="contract: CT target spacing (mm), RAS x,y,z")
-    size: tuple[int, int, int] | None = Field(None, description="contract: CT crop/pad size (voxels) x,y,z")
-    hu_window: tuple[float, float] = Field((-1000.0, 1000.0), description="HU clip range, then scaled to [0, 1]")
-    normalize: tuple[float, float] | None = Field(
-        (0.2, 0.25),
-        description="(mean, std) subtracted from / divided into the windowed [0, 1] values last, so the encoder "
-        "sees roughly zero-mean unit-variance input (null: keep [0, 1]); the default suits torso CT in the "
-        "default window",
-    )
-    orientation: str = "RAS"
+    columns: ManifestColumnsConfig = ManifestColumnsConfig()
 
 
 class ImageEncoderConfig(Strict):
+    type: str = Field("vit", description="image tower from the tower registry (vit)")
     patch_size: tuple[int, ...] = (16, 16, 16)
     hidden_size: int = 192
     depth: int = 4
@@ -119,24 +130,6 @@ class AlignStageConfig(StageConfig):
     soft_label: SoftLabelConfig = SoftLabelConfig()
     text_lr: float | None = Field(None, description="learning rate of the text tower; default lr")
     memory_bounded: bool = Field(False, description="tile the contrastive loss so memory grows linearly in batch size")
-    augment: bool = Field(False, description="random left-right flips and small shifts of the images")
-    sentence_dropout: float = Field(
-        0.5, ge=0, le=1, description="probability of training on a random subset of a report's sentences"
-    )
-    sentence_targets: Literal["report", "sentences"] = Field(
-        "report",
-        description="finding vector of a text cut from a report (sentences, statements): the whole "
-        "report's, or only what the text states (others unknown); images always carry the "
-        "whole report's",
-    )
-    finding_statements: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        description="probability that a single sampled report sentence is replaced by one of its "
-        "short finding statements ('No abdominal aortic aneurysm.'), the form of zero-shot "
-        "prompts (needs sentence_dropout > 0)",
-    )
 
 
 class StagesConfig(Strict):
@@ -153,19 +146,30 @@ class TrainConfig(Strict):
 
 
 class EvaluateConfig(Strict):
+    """Evaluation runs every task the evaluated split supports; these switch tasks off or tune them."""
+
     split: str = "test"
-    zeroshot: bool = True
+    zeroshot: bool = Field(True, description="zero-shot: per finding (prompt pairs) and per class (class prompts)")
     linear_probe: bool = Field(
         True,
-        description="logistic-regression probe per finding on frozen image embeddings (train split -> evaluation "
-        "split): the image tower's share of zero-shot",
+        description="logistic-regression probe per finding (and a multinomial one over classes) on frozen image "
+        "embeddings (train split -> evaluation split): the image tower's share of zero-shot",
     )
     retrieval: bool = True
     survival: bool = True
+    regression: bool = Field(True, description="MLP regression head per numeric target on frozen image embeddings")
+    bootstrap: int = Field(
+        1000, ge=0, description="bootstrap resamples for the 95% CIs of the headline metrics (0: none)"
+    )
     templates: list[tuple[str, str]] | None = Field(
         None,
         description="[positive, negative] zero-shot prompt template pairs ('{finding}' is replaced); default: "
         "the vocabulary's",
+    )
+    class_templates: list[str] | None = Field(
+        None,
+        description="multi-class zero-shot templates ('{finding}' is the class name); default: the positive "
+        "halves of the prompt pairs",
     )
 
 
@@ -174,12 +178,39 @@ class OutputConfig(Strict):
 
 
 class Recipe(Strict):
-    domain: Literal["ct", "wsi", "satellite"] = Field(..., description="contract")
+    """The sections every domain shares; :func:`recipe_model` adds the domain's own (``preprocess``, ...)."""
+
+    domain: str = Field(..., description="contract: the domain plug-in (see the domain tables below)")
     description: str = ""
     data: DataConfig = DataConfig()
-    preprocess: PreprocessConfig = PreprocessConfig()
+    preprocess: Strict = Strict()
     model: ModelConfig = ModelConfig()
     stages: StagesConfig = StagesConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     output: OutputConfig = OutputConfig()
+
+    @field_validator("domain")
+    @classmethod
+    def _known_domain(cls, name: str) -> str:
+        if name not in registry.available_domains():
+            raise ValueError(f"unknown domain {name!r}; expected one of {registry.available_domains()}")
+        return name
+
+
+def recipe_model(domain: str) -> type[Recipe]:
+    """The recipe model of ``domain``: the shared sections plus the ones the domain owns."""
+    return _recipe_model(domain, registry.domain_entry(domain))
+
+
+@functools.cache
+def _recipe_model(domain: str, entry: registry.DomainEntry) -> type[Recipe]:
+    """Built once per registry entry: a domain registered again with other sections gets a new model."""
+    sections = dict(registry.resolve(entry.sections))
+    if "preprocess" not in sections:
+        raise TypeError(f"domain {domain!r} declares no 'preprocess' section")
+    shared = set(Recipe.model_fields) - {"preprocess"}
+    if clash := sorted(shared & set(sections)):
+        raise TypeError(f"domain {domain!r} declares sections {clash} that the core already has")
+    fields = {name: (model, model()) for name, model in sections.items()}
+    return create_model(f"{domain.title().replace('-', '')}Recipe", __base__=Recipe, **fields)

@@ -1,8 +1,9 @@
-"""Disk cache of preprocessed images, so a warm epoch never decodes NIfTI/DICOM again.
+"""Disk cache of preprocessed images, so a warm epoch never decodes an image file again.
 
 Layout: ``<root>/<sha256 of the canonical preprocessing config + cache version>[:16]/``
 holds ``config.json`` (for humans) and one ``.npy`` per image. An entry's name carries a
-digest of the record id, the source path, the source's size and mtime (for a DICOM folder:
+digest of the record id, the source path, the source's size and mtime (for an image made of a
+folder of files:
 its files' total size and newest mtime) and any reader hints (``Record.image_meta``):
 editing the image, the hints or the preprocessing config yields a different entry, never a
 stale one. Entries are written to a temporary file and renamed into place, so parallel
@@ -32,6 +33,11 @@ CACHE_VERSION = 1
 def default_cache_root(cache_dir: Path | None = None) -> Path:
     """``data.cache_dir`` when set, else ``~/.cache/domainclip``."""
     return Path(cache_dir) if cache_dir is not None else Path.home() / ".cache" / "domainclip"
+
+
+def demo_folder(cache_dir: Path | None, domain: str, version: int, n: int, seed: int) -> Path:
+    """Where a domain's demo data of generator ``version`` lives by default: never an older generator's."""
+    return default_cache_root(cache_dir) / "demo" / f"{domain}-v{version}-n{n}-s{seed}"
 
 
 def canonical_json(value: Any) -> str:

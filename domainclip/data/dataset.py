@@ -10,15 +10,16 @@ file instead of a bare decoder traceback.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
-from domainclip.data.cache import DiskCache
+from domainclip.data.cache import DiskCache, default_cache_root
 from domainclip.data.records import Record
-from domainclip.domains.base import Preprocessor
 from domainclip.errors import DataError, DomainClipError
+from domainclip.protocols import Preprocessor
 
 
 class CachedDataset(Dataset):
@@ -70,9 +71,16 @@ class CachedDataset(Dataset):
     def _preprocess(self, record: Record, meta: dict[str, Any] | None) -> torch.Tensor:
         where = f"{record.source or 'record'} (id={record.id})"
         try:
-            image = self.preprocessor(record.image, meta) if meta else self.preprocessor(record.image)
+            image = self.preprocessor(record.image, meta)
         except DomainClipError as exc:
             raise DataError(f"{where}: {exc}") from exc
         except Exception as exc:  # a decoder/transform failure on user data; keep the cause chained
             raise DataError(f"{where}: cannot preprocess {record.image} ({type(exc).__name__}: {exc})") from exc
         return image.detach().to(torch.float32).contiguous()
+
+
+def image_dataset(records: Sequence[Record], preprocessor: Preprocessor, cache_dir: Path | None) -> CachedDataset:
+    """The records' preprocessed images, cached under ``cache_dir`` (default ``~/.cache/domainclip``) in a folder
+    named by the preprocessing config."""
+    cache = DiskCache(default_cache_root(cache_dir) / "preprocessed", preprocessor.config)
+    return CachedDataset(records, preprocessor, cache)

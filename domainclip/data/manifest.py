@@ -2,7 +2,10 @@
 
 Columns (design.md): ``id, patient_id, image, report`` plus optional ``time``, ``event``,
 ``split`` and ``report_id``; every other column is a finding (1 present, 0 absent, empty
-unknown). Image paths are relative to the manifest's folder, or absolute.
+unknown), unless the recipe's ``data.columns`` declares it otherwise: text columns
+(``texts``: several captions per image; default ``[report]``), a class ``label`` column,
+numeric regression ``targets`` and columns to ``ignore``. Image paths are relative to the
+manifest's folder, or absolute.
 
 - No ``patient_id`` column: a loud warning, and each row is its own patient (patient-level
   splits then cannot protect against leakage between rows of one patient).
@@ -27,24 +30,34 @@ from pathlib import Path
 
 import pandas as pd
 
+from domainclip.config.schema import DataConfig, ManifestColumnsConfig
 from domainclip.data.records import Record
 from domainclip.data.splits import SPLIT_ALIASES, SPLITS, assign_splits
-from domainclip.errors import DataError
+from domainclip.errors import DataError, RecipeError
 
 log = logging.getLogger(__name__)
 
-REQUIRED_COLUMNS = ("id", "image", "report")
-FIXED_COLUMNS = ("id", "patient_id", "image", "report", "time", "event", "split", "report_id")
+REQUIRED_COLUMNS = ("id", "image")
+FIXED_COLUMNS = ("id", "patient_id", "image", "time", "event", "split", "report_id")
 
 
-def read_manifest(path: Path, seed: int = 0) -> list[Record]:
+def manifest_layout(cfg: DataConfig) -> tuple[list[Record], list[str]]:
+    """The ``manifest`` layout every domain can offer: ``data.manifest`` read with ``data.columns``."""
+    if cfg.manifest is None:
+        raise RecipeError("data.manifest: required for layout 'manifest' (a CSV with id, patient_id, image, report)")
+    return read_manifest(cfg.manifest, columns=cfg.columns), []
+
+
+def read_manifest(path: Path, seed: int = 0, columns: ManifestColumnsConfig | None = None) -> list[Record]:
     """Parse the manifest at ``path``; ``seed`` drives the split when the CSV has no ``split`` column."""
     path = Path(path)
+    columns = columns or ManifestColumnsConfig()
     table = _read_table(path)
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    declared = [*columns.texts, *([columns.label] if columns.label else []), *columns.targets, *columns.ignore]
+    missing = [c for c in (*REQUIRED_COLUMNS, *declared) if c not in table.columns]
     if missing:
         raise DataError(f"{path}: missing required column(s) {missing}; found {list(table.columns)}")
-    finding_columns = [c for c in table.columns if c not in FIXED_COLUMNS]
+    finding_columns = [c for c in table.columns if c not in FIXED_COLUMNS and c not in declared]
     has_patients = "patient_id" in table.columns
     if not has_patients:
         message = (
@@ -69,6 +82,8 @@ def read_manifest(path: Path, seed: int = 0) -> list[Record]:
         if not image:
             cell_problems.append("empty image path")
         findings = {name: _finding(row[name], name, cell_problems) for name in finding_columns}
+        targets = {name: _target(row[name], name, cell_problems) for name in columns.targets}
+        label = row[columns.label].strip() or None if columns.label else None
         time = _time(row.get("time", ""), cell_problems)
         event = _event(row.get("event", ""), cell_problems)
         split = row.get("split", "").strip() or "train"
@@ -83,12 +98,14 @@ def read_manifest(path: Path, seed: int = 0) -> list[Record]:
                 id=record_id,
                 patient_id=patient,
                 image=_resolve(image, path.parent),
-                report=row["report"],
+                texts=tuple(row[c] for c in columns.texts if row[c].strip()),
                 split=split,
                 findings={k: v for k, v in findings.items() if v is not None},
+                label=label,
+                targets={k: v for k, v in targets.items() if v is not None},
                 time=time,
                 event=event,
-                report_id=_report_id(row, patient, record_id),
+                report_id=_report_id(row, patient, record_id, columns.texts),
                 source=where,
             )
         )
@@ -138,6 +155,17 @@ def _finding(value: str, name: str, problems: list[str]) -> float | None:
     return number
 
 
+def _target(value: str, name: str, problems: list[str]) -> float | None:
+    text = value.strip()
+    if text == "":
+        return None
+    number = _number(text)
+    if not math.isfinite(number):
+        problems.append(f"target {name!r} is {text!r}; expected a number or empty")
+        return None
+    return number
+
+
 def _time(value: str, problems: list[str]) -> float | None:
     text = value.strip()
     if text == "":
@@ -159,8 +187,9 @@ def _event(value: str, problems: list[str]) -> int | None:
     return int(float(text))
 
 
-def _report_id(row: dict[str, str], patient: str, record_id: str) -> str:
+def _report_id(row: dict[str, str], patient: str, record_id: str, text_columns: list[str]) -> str:
     if "report_id" in row:
         return row["report_id"].strip() or record_id
-    digest = hashlib.sha1(row["report"].strip().encode("utf-8")).hexdigest()[:12]
+    text = "\n".join(row[c].strip() for c in text_columns)
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
     return f"{patient}:{digest}"

@@ -2,7 +2,7 @@
 
 Each problem is one line ``"<file>:row <n> (id=<id>): <reason>"`` so a user fixes all bad
 rows in one pass. Checked: missing image, image the domain cannot use (unreadable,
-truncated, corrupt, not 3D, NaN voxels: :meth:`Domain.check_image`), empty report,
+truncated, corrupt: :meth:`Domain.check_image`, with the record's reader hints), empty report,
 duplicate id, and a patient in several splits. ``validate-data`` prints the list;
 ``run`` refuses to start with it unless ``data.skip_bad_rows`` is set.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from domainclip.data.records import Record
 from domainclip.data.splits import patients_in_several_splits
-from domainclip.domains.base import Domain
+from domainclip.protocols import Domain
 
 
 def problem_line(record: Record, reason: str) -> str:
@@ -33,12 +33,14 @@ def find_problems(
     domain: Domain,
     max_workers: int | None = None,
     image_check: Callable[[int], str | None] | None = None,
+    require_text: bool = True,
 ) -> list[tuple[int, str]]:
     """(position in ``records``, problem line) for every problem, so callers can drop exactly the bad rows.
 
     Images are opened with ``max_workers`` threads (decompression releases the GIL);
     each distinct path is checked once, by ``image_check(position)`` when given (e.g.
-    ``CachedDataset.check``, which caches what it decodes), else ``domain.check_image(path)``.
+    ``CachedDataset.check``, which caches what it decodes), else ``domain.check_image(path, image_meta)``.
+    ``require_text=False`` (inference on images alone) accepts records without text.
     """
     image_reasons = _check_images(records, domain, max_workers, image_check)
     first_row: dict[str, Record] = {}
@@ -48,7 +50,7 @@ def find_problems(
         reasons = []
         if (reason := image_reasons.get(Path(record.image))) is not None:
             reasons.append(reason)
-        if not record.report.strip():
+        if require_text and not record.report.strip():
             reasons.append("report is empty")
         if record.id in first_row:
             reasons.append(f"duplicate id (first at {first_row[record.id].source})")
@@ -69,7 +71,12 @@ def _check_images(
         first.setdefault(Path(record.image), position)
     missing = {p: f"image not found: {p}" for p in first if not p.exists()}
     present = [p for p in first if p not in missing]
-    check = (lambda path: image_check(first[path])) if image_check else domain.check_image
+
+    def check(path: Path) -> str | None:
+        if image_check is not None:
+            return image_check(first[path])
+        return domain.check_image(path, records[first[path]].image_meta or None)
+
     workers = max_workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         reasons = dict(zip(present, pool.map(check, present)))

@@ -1,28 +1,8 @@
-"""Domain plug-ins, resolved lazily by name (no import-time registration)."""
+"""Domain plug-ins, one package each, resolved lazily by name through :mod:`domainclip.registry`."""
 
 from __future__ import annotations
 
-import importlib
-
-from domainclip.domains.base import Domain
-from domainclip.errors import RecipeError
-
-_DOMAINS: dict[str, str] = {
-    "ct": "domainclip.domains.ct:CTDomain",
-}
-
-
-def available_domains() -> list[str]:
-    return sorted(_DOMAINS)
-
-
-def get_domain(name: str) -> Domain:
-    try:
-        target = _DOMAINS[name]
-    except KeyError:
-        raise RecipeError(f"domain: unknown domain {name!r}; expected one of {available_domains()}") from None
-    module_name, attr = target.split(":")
-    return getattr(importlib.import_module(module_name), attr)()
-
+from domainclip.protocols import Domain
+from domainclip.registry import available_domains, get_domain
 
 __all__ = ["Domain", "available_domains", "get_domain"]

@@ -61,8 +61,12 @@ def fit_evaluate_survival(
     tau: float | None = None,
     feature_names: Sequence[str] | None = None,
     seed: int = 0,
+    n_boot: int = 0,
 ) -> dict[str, Any]:
     """Cox head on train (valid for early stopping of MLP heads), metrics on test.
+
+    With ``n_boot`` > 0, ``c_index_ci_low`` / ``c_index_ci_high`` are a percentile bootstrap of Harrell's C over
+    the test rows (the fitted head fixed).
 
     Returns :func:`~domainclip.heads.survival_metrics.survival_metrics`' keys
     (``c_index``, ``c_index_uno``, ``td_auc_mean``, ``ibs``, ...) plus ``logrank_p``,
@@ -84,9 +88,24 @@ def fit_evaluate_survival(
             "km_plot": str(out_dir / KM_PLOT_FILE),
         }
     )
+    if n_boot:
+        metrics.update(_c_index_interval(time_test, event_test, risk_test, n_boot, seed))
     if head.is_linear:
         metrics["coefficients"] = str(write_coefficients(head, out_dir / COEFFICIENTS_FILE, feature_names))
     return metrics
+
+
+def _c_index_interval(time: np.ndarray, event: np.ndarray, risk: np.ndarray, n_boot: int, seed: int) -> dict:
+    from domainclip.heads.bootstrap import percentile_interval
+    from domainclip.heads.concordance import harrell_c
+
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        rows = rng.integers(0, len(time), len(time))
+        values.append(harrell_c(time[rows], event[rows], risk[rows]) if event[rows].any() else np.nan)
+    low, high = percentile_interval(np.asarray(values, dtype=np.float64))
+    return {"c_index_ci_low": low, "c_index_ci_high": high}
 
 
 __all__ = ["COEFFICIENTS_FILE", "KM_PLOT_FILE", "fit_evaluate_survival", "write_coefficients"]

@@ -132,9 +132,9 @@ class FindingSimilarity:
         return dot, inverse_norms
 
 
-# exp(-30) ~ 1e-13 stands for 0 (a present finding in the joint set): far below float32's resolution of S,
-# and its square and products stay normal numbers. Letting it underflow instead (log(tiny) sums) makes
-# the CPU take its denormal slow path on every such entry: 10x slower tiles.
+# exp(-30) stands for 0 (a present finding in the joint set): far below float32's resolution of S, and its
+# square and products stay normal numbers. Letting it underflow instead (log(tiny) sums) makes the CPU take
+# its denormal slow path on every such entry, which slows whole tiles down.
 LOG_FLOOR = -30.0
 
 

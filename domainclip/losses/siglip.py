@@ -1,13 +1,14 @@
-"""Sigmoid image-text loss (SigLIP) with its own learnable scale and bias.
+"""Sigmoid image-text loss (SigLIP); the model owns the learnable scale and bias, as in open_clip.
 
 ``L = -1/B sum_ij log sigmoid(z_ij * (scale * x_i . y_j + bias))`` with ``z = +1`` for
 matching pairs and ``-1`` otherwise. Every pair is an independent binary problem, so
 no softmax normaliser couples the batch and other ranks' texts only add negatives.
 
-The module owns ``logit_scale`` (a :class:`~domainclip.models.logit_scale.LogitScale`,
-initialised at log 10, clamped by the engine like the CLIP scale) and ``logit_bias``
-(initialised at -10, which keeps the initial loss from being swamped by the B^2 - B
-negatives). Passing ``logit_scale``/``logit_bias`` to ``forward`` overrides them.
+``forward`` takes ``logit_scale`` (the multiplier, already exponentiated) and ``logit_bias``
+like open_clip's ``SigLipLoss``: they are parameters of the model (``DomainCLIP(...,
+init_logit_scale=math.log(10), init_logit_bias=-10)``; a bias of -10 keeps the initial loss
+from being swamped by the B^2 - B negatives), so this module has none and stays below the
+models in the package.
 
 Distributed (every rank the same batch size): rank r computes its images against its
 own texts (positives on the diagonal) and against every other rank's texts
@@ -23,13 +24,10 @@ the same way.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.logit_scale import LogitScale
 from ._checks import (
     as_scalar,
     check_features,
@@ -56,55 +54,43 @@ def _pair_loss_sum(
 
 
 class SigLipLoss(nn.Module):
-    """Sigmoid loss with learnable scale (init log 10) and bias (init -10).
+    """Sigmoid loss; scale (a multiplier) and bias are passed in by the caller.
 
     Args:
         dist_impl: ``"gather"`` (all-gather texts) or ``"neighbour"`` (ring exchange).
         rank, world_size: ``None`` reads them from torch.distributed at every call.
-        init_logit_scale: initial log of the scale; init_logit_bias: initial bias.
     """
 
-    def __init__(
-        self,
-        dist_impl: str = "gather",
-        rank: int | None = None,
-        world_size: int | None = None,
-        init_logit_scale: float = math.log(10.0),
-        init_logit_bias: float = -10.0,
-    ) -> None:
+    def __init__(self, dist_impl: str = "gather", rank: int | None = None, world_size: int | None = None) -> None:
         super().__init__()
         if dist_impl not in ("gather", "neighbour"):
             raise ValueError(f"dist_impl must be 'gather' or 'neighbour', got {dist_impl!r}")
         self.dist_impl = dist_impl
         self.rank = rank
         self.world_size = world_size
-        self.logit_scale = LogitScale(init=init_logit_scale)
-        self.logit_bias = nn.Parameter(torch.tensor(float(init_logit_bias)))
 
     def forward(
         self,
         image_features: torch.Tensor,
         text_features: torch.Tensor,
-        logit_scale: torch.Tensor | float | None = None,
-        logit_bias: torch.Tensor | float | None = None,
+        logit_scale: torch.Tensor | float,
+        logit_bias: torch.Tensor | float,
         output_dict: bool = False,
     ) -> torch.Tensor | dict[str, torch.Tensor]:
-        """Loss for (B, D) features; scale is a multiplier (default: this module's)."""
-        scale_value = self.logit_scale() if logit_scale is None else logit_scale
-        bias_value = self.logit_bias if logit_bias is None else logit_bias
+        """Loss for (B, D) features; ``logit_scale`` is a multiplier, ``logit_bias`` is added to every logit."""
         check_features(image_features, text_features)
-        check_scale("logit_scale", scale_value)
-        check_scale("logit_bias", bias_value)
+        check_scale("logit_scale", logit_scale)
+        check_scale("logit_bias", logit_bias)
         check_finite(
             image_features=image_features,
             text_features=text_features,
-            logit_scale=scale_value,
-            logit_bias=bias_value,
+            logit_scale=logit_scale,
+            logit_bias=logit_bias,
         )
         with full_precision(image_features.device):
             dtype = compute_dtype(image_features, text_features)
             image, text = image_features.to(dtype), text_features.to(dtype)
-            scale, bias = as_scalar(scale_value, image), as_scalar(bias_value, image)
+            scale, bias = as_scalar(logit_scale, image), as_scalar(logit_bias, image)
             total = _pair_loss_sum(image, text, scale, bias, positives=True)
             rank, world_size = resolve_world(self.rank, self.world_size)
             for other_text in self._other_ranks_texts(text, rank, world_size):

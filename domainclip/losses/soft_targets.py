@@ -13,9 +13,9 @@ The target matrix over a batch of N image-report pairs is::
   pairwise). A sample, and every sample of its group, has ``S = 1`` with it.
 
 Why a temperature: ``S`` lives in [0, 1], and a softmax of numbers that close is
-nearly uniform (Cardiac-CLIP's temperature-free softmax gives the matching pair about
-0.28 of the mass at batch 8); at 0.1 a study unlike the others keeps nearly all of its
-row. Numerics: the kernel is ``exp((S - 1) / temperature)``, in (0, 1] and exactly 1 on
+nearly uniform (Cardiac-CLIP's temperature-free softmax leaves the matching pair little
+more mass than any other); with a small temperature a study unlike the others keeps
+nearly all of its row. Numerics: the kernel is ``exp((S - 1) / temperature)``, in (0, 1] and exactly 1 on
 the diagonal, so every row sum is at least 1: no overflow, no division by zero, no NaN,
 and rows of ``T`` sum to 1.
 

@@ -1,35 +1,33 @@
-"""Recipe sections -> models, with errors that name the recipe key at fault."""
+"""Recipe sections -> models, with errors that name the recipe key at fault.
+
+Image towers are created by name (``model.image.type``) through :mod:`domainclip.registry`: a tower class
+provides ``from_recipe(cfg, in_channels, spatial_size)`` for training and ``__init__(**config())`` for loading.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from domainclip import registry
 from domainclip.config.schema import ImageEncoderConfig, MAEStageConfig, ModelConfig
 from domainclip.errors import RecipeError
 from domainclip.models.domain_clip import DomainCLIP
 from domainclip.models.mae import MaskedAutoencoder
 from domainclip.models.text import TextTower
-from domainclip.models.vit import ViTEncoder
+from domainclip.protocols import ImageTower, MaskableEncoder
 
 
-def build_image_encoder(cfg: ImageEncoderConfig, *, in_channels: int, img_size: Sequence[int]) -> ViTEncoder:
-    """The ViT for images of ``(in_channels, *img_size)`` (the preprocessed size)."""
-    img_size, patch = tuple(img_size), tuple(cfg.patch_size)
-    if len(patch) != len(img_size):
+def build_image_encoder(cfg: ImageEncoderConfig, *, in_channels: int, img_size: Sequence[int]) -> ImageTower:
+    """The image tower ``cfg.type`` for images of ``(in_channels, *img_size)`` (the preprocessed shape)."""
+    return registry.tower_class(cfg.type).from_recipe(cfg, in_channels, tuple(img_size))
+
+
+def build_mae(encoder: ImageTower, cfg: ImageEncoderConfig, stage: MAEStageConfig) -> MaskedAutoencoder:
+    if not isinstance(encoder, MaskableEncoder):
         raise RecipeError(
-            f"model.image.patch_size: {list(patch)} has {len(patch)} dims but images have "
-            f"{len(img_size)} spatial dims {list(img_size)}"
+            f"model.image.type: the {cfg.type!r} tower has no patch tokens to mask, so it cannot be MAE-pretrained; "
+            "set stages.mae.steps=0"
         )
-    if any(p <= 0 or s % p for s, p in zip(img_size, patch)):
-        raise RecipeError(f"model.image.patch_size: {list(patch)} does not divide the image size {list(img_size)}")
-    if cfg.hidden_size % cfg.heads:
-        raise RecipeError(
-            f"model.image.hidden_size: {cfg.hidden_size} is not divisible by model.image.heads {cfg.heads}"
-        )
-    return ViTEncoder(in_channels, img_size, patch, cfg.hidden_size, cfg.depth, cfg.heads, cfg.mlp_ratio)
-
-
-def build_mae(encoder: ViTEncoder, cfg: ImageEncoderConfig, stage: MAEStageConfig) -> MaskedAutoencoder:
     if cfg.decoder_hidden_size % cfg.decoder_heads:
         raise RecipeError(
             f"model.image.decoder_hidden_size: {cfg.decoder_hidden_size} is not divisible by "
@@ -51,7 +49,7 @@ def build_domain_clip(
     in_channels: int,
     img_size: Sequence[int],
     training_texts: Sequence[str] | None = None,
-    image_encoder: ViTEncoder | None = None,
+    image_encoder: ImageTower | None = None,
 ) -> DomainCLIP:
     """The dual encoder; pass ``image_encoder`` to reuse one that already holds stage-1 weights."""
     encoder = image_encoder or build_image_encoder(cfg.image, in_channels=in_channels, img_size=img_size)

@@ -3,11 +3,13 @@
 Image encoder and text tower each end in a :class:`Projection` to a shared
 ``embed_dim`` space; a learnable temperature
 (:class:`~domainclip.models.logit_scale.LogitScale`) scales the similarities.
-The model knows nothing of any domain: the image encoder fixes shape and channels.
+The model knows nothing of any domain: the image tower (any :class:`~domainclip.protocols.ImageTower`)
+fixes what an image is.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -16,7 +18,7 @@ from torch import nn
 
 from domainclip.models.logit_scale import LogitScale
 from domainclip.models.text import TextTower
-from domainclip.models.vit import ViTEncoder
+from domainclip.protocols import ImageTower
 
 
 class Projection(nn.Module):
@@ -41,14 +43,24 @@ class Projection(nn.Module):
 
 
 class DomainCLIP(nn.Module):
-    def __init__(self, image_encoder: ViTEncoder, text_tower: TextTower, embed_dim: int = 128) -> None:
+    def __init__(
+        self,
+        image_encoder: ImageTower,
+        text_tower: TextTower,
+        embed_dim: int = 128,
+        *,
+        init_logit_scale: float = math.log(1 / 0.07),
+        init_logit_bias: float | None = None,
+    ) -> None:
+        """``init_logit_bias`` adds a learnable ``logit_bias`` for the sigmoid loss (SigLIP: scale log 10, bias -10)."""
         super().__init__()
         self.image_encoder = image_encoder
         self.text_tower = text_tower
         self.embed_dim = embed_dim
         self.image_projection = Projection(image_encoder.hidden_size, embed_dim)
         self.text_projection = Projection(text_tower.hidden_size, embed_dim)
-        self.logit_scale = LogitScale()
+        self.logit_scale = LogitScale(init=init_logit_scale)
+        self.logit_bias = None if init_logit_bias is None else nn.Parameter(torch.tensor(float(init_logit_bias)))
 
     @property
     def device(self) -> torch.device:
@@ -75,6 +87,7 @@ class DomainCLIP(nn.Module):
             "image_features": self.encode_image(images),
             "text_features": self.encode_text({"input_ids": input_ids, "attention_mask": attention_mask}),
             "logit_scale": self.logit_scale(),
+            **({} if self.logit_bias is None else {"logit_bias": self.logit_bias}),
         }
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
@@ -83,4 +96,5 @@ class DomainCLIP(nn.Module):
 
     def no_weight_decay(self) -> set[str]:
         """Full parameter names that get no weight decay (timm convention)."""
-        return {f"image_encoder.{n}" for n in self.image_encoder.no_weight_decay()} | {"logit_scale.log_scale"}
+        names = {f"image_encoder.{n}" for n in self.image_encoder.no_weight_decay()} | {"logit_scale.log_scale"}
+        return names if self.logit_bias is None else names | {"logit_bias"}

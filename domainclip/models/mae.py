@@ -1,4 +1,4 @@
-"""Stage 1: masked-autoencoder pretraining of a :class:`ViTEncoder` (He et al., 2021).
+"""Stage 1: masked-autoencoder pretraining of any :class:`~domainclip.protocols.MaskableEncoder` (He et al., 2021).
 
 The encoder sees only the visible patches; a light decoder gets the encoded
 visible tokens plus a shared mask token at every hidden position and predicts the
@@ -16,7 +16,8 @@ from torch import nn
 
 from domainclip.models.patches import patchify, random_masking
 from domainclip.models.position import sincos_position_embedding
-from domainclip.models.vit import ViTEncoder, build_blocks, init_transformer_weights, run_blocks
+from domainclip.models.vit import build_blocks, init_transformer_weights, run_blocks
+from domainclip.protocols import MaskableEncoder
 
 
 class MAEDecoder(nn.Module):
@@ -24,7 +25,7 @@ class MAEDecoder(nn.Module):
 
     def __init__(
         self,
-        encoder: ViTEncoder,
+        encoder: MaskableEncoder,
         hidden_size: int = 128,
         depth: int = 2,
         heads: int = 4,
@@ -66,7 +67,7 @@ class MaskedAutoencoder(nn.Module):
 
     def __init__(
         self,
-        encoder: ViTEncoder,
+        encoder: MaskableEncoder,
         decoder_hidden_size: int = 128,
         decoder_depth: int = 2,
         decoder_heads: int = 4,
@@ -77,7 +78,7 @@ class MaskedAutoencoder(nn.Module):
         if not 0.0 < mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
         self.encoder = encoder
-        mlp_ratio = float(encoder.config()["mlp_ratio"])
+        mlp_ratio = float(encoder.config().get("mlp_ratio", 4.0))  # the decoder follows the encoder
         self.decoder = MAEDecoder(encoder, decoder_hidden_size, decoder_depth, decoder_heads, mlp_ratio)
         self.mask_ratio = mask_ratio
         self.norm_pix_loss = norm_pix_loss

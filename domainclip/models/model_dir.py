@@ -2,13 +2,17 @@
 
 ::
 
-    config.json         format, domain, image encoder arguments, text settings, versions
-    model.safetensors   every DomainCLIP tensor (image encoder, text model, projections, scale)
-    preprocess.json     the preprocessing config used in training, reused verbatim at inference
-    text/               tokenizer files + the text model's config.json (architecture only)
+    config.json              format, domain, image tower type + arguments, text settings, versions
+    model.safetensors        every DomainCLIP tensor (image tower, text model, projections, scale)
+    preprocess.json          the preprocessing config used in training, reused verbatim at inference
+    text/                    tokenizer files + the text model's config.json (architecture only)
+    vocabulary.yaml          the findings vocabulary (synonyms, prompt templates) the model was trained with
+    tile_encoder.safetensors optional second encoder (WSI: the tile encoder whose features the slide tower
+                             reads), its type, arguments and tiling config in config.json
 
-Loading rebuilds the architecture from the JSON files and then fills every tensor
-strictly from ``model.safetensors``; no network, no pickles, no remote code.
+Loading rebuilds the architecture from the JSON files, dispatching on the recorded tower type through
+:mod:`domainclip.registry`, and then fills every tensor strictly from the safetensors files; no network,
+no pickles, no remote code.
 """
 
 from __future__ import annotations
@@ -22,20 +26,18 @@ from typing import Any
 
 import torch
 
+from domainclip import registry
 from domainclip.errors import CheckpointError, DataError, RecipeError
 from domainclip.models.domain_clip import DomainCLIP
 from domainclip.models.text import TextTower
-from domainclip.models.vit import ViTEncoder
 from domainclip.models.weights import load_state_dict_strict, read_safetensors, write_safetensors
+from domainclip.protocols import ImageTower
 
 FORMAT = "domainclip-model"
-FORMAT_VERSION = 1
-CONFIG_FILE, WEIGHTS_FILE, PREPROCESS_FILE, TEXT_DIR = (
-    "config.json",
-    "model.safetensors",
-    "preprocess.json",
-    "text",
-)
+FORMAT_VERSION = 2  # 2: the image tower's type is recorded ("image_tower"); 1 held a ViT under "image_encoder"
+CONFIG_FILE, WEIGHTS_FILE, PREPROCESS_FILE, TEXT_DIR = "config.json", "model.safetensors", "preprocess.json", "text"
+VOCABULARY_FILE = "vocabulary.yaml"
+TILE_ENCODER_FILE = "tile_encoder.safetensors"
 
 
 def _as_json_dict(value: Any, argument: str) -> dict[str, Any]:
@@ -63,6 +65,10 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def _tower_entry(tower: ImageTower) -> dict[str, Any]:
+    return {"type": tower.tower_type, "config": tower.config()}
+
+
 def save_model_dir(
     model: DomainCLIP,
     path: str | Path,
@@ -70,19 +76,24 @@ def save_model_dir(
     model_config: dict[str, Any],
     preprocess: dict[str, Any],
     domain: str,
+    input_shape: tuple[int, Sequence[int]] | None = None,
+    tile_encoder: ImageTower | None = None,
+    tiling: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model`` as a model directory at ``path`` (created; existing files replaced)."""
+    """Write ``model`` as a model directory at ``path`` (created; existing files replaced).
+
+    ``input_shape`` (channels, spatial size) is what ``encode_image`` checks preprocessed images against;
+    ``tile_encoder`` and its ``tiling`` config are the second encoder of a two-level domain (WSI).
+    """
     path = Path(path)
-    encoder = model.image_encoder
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "domain": domain,
         "embed_dim": model.embed_dim,
-        "image_size": list(encoder.img_size),
-        "in_channels": encoder.in_channels,
-        "image_encoder": encoder.config(),
+        "input_shape": None if input_shape is None else [int(input_shape[0]), [int(s) for s in input_shape[1]]],
+        "image_tower": _tower_entry(model.image_encoder),
         "text": {
             "pooling": model.text_tower.pooling,
             "max_length": model.text_tower.max_length,
@@ -93,10 +104,18 @@ def save_model_dir(
         "versions": _versions(),
         "extra": _as_json_dict(extra or {}, "extra"),
     }
+    if tile_encoder is not None:
+        config["tile_encoder"] = {
+            **_tower_entry(tile_encoder),
+            "weights": TILE_ENCODER_FILE,
+            "tiling": _as_json_dict(tiling or {}, "tiling"),
+        }
     preprocess = _as_json_dict(preprocess, "preprocess")
     path.mkdir(parents=True, exist_ok=True)
     model.text_tower.save(path / TEXT_DIR)
     write_safetensors(model.state_dict(), path / WEIGHTS_FILE, {"domain": domain})
+    if tile_encoder is not None:
+        write_safetensors(tile_encoder.state_dict(), path / TILE_ENCODER_FILE, {"domain": domain})
     (path / PREPROCESS_FILE).write_text(json.dumps(preprocess, indent=2) + "\n")
     (path / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")  # last: marks the directory complete
     return path
@@ -128,10 +147,7 @@ def _build_from_config(config: dict[str, Any], root: Path) -> DomainCLIP:
             f" (up to {FORMAT_VERSION})"
         )
     text = _require(config, "text", where)
-    try:
-        encoder = ViTEncoder(**_require(config, "image_encoder", where))
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"{where}: 'image_encoder' does not describe a ViTEncoder ({err})") from err
+    encoder = build_tower(_image_tower_entry(config, where), where, "image_tower")
     try:
         tower = TextTower.from_architecture_dir(
             root / text.get("dir", TEXT_DIR),
@@ -142,6 +158,41 @@ def _build_from_config(config: dict[str, Any], root: Path) -> DomainCLIP:
         return DomainCLIP(encoder, tower, int(_require(config, "embed_dim", where)))
     except (TypeError, ValueError, AttributeError, RecipeError) as err:
         raise CheckpointError(f"{where}: 'text' or 'embed_dim' is invalid ({err})") from err
+
+
+def _image_tower_entry(config: dict[str, Any], where: Path) -> dict[str, Any]:
+    if config["format_version"] == 1:  # before the tower registry: always a ViT
+        return {"type": "vit", "config": _require(config, "image_encoder", where)}
+    return _require(config, "image_tower", where)
+
+
+def build_tower(entry: Any, where: Path, key: str) -> ImageTower:
+    """The tower a config entry ``{"type": ..., "config": {...}}`` describes, with its weights still random."""
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("type"), str)
+        or not isinstance(entry.get("config"), dict)
+    ):
+        raise CheckpointError(f"{where}: {key!r} must be an object with 'type' and 'config'")
+    try:
+        return registry.tower_class(entry["type"])(**entry["config"])
+    except RecipeError as err:
+        raise CheckpointError(f"{where}: {key}.type: {err}") from err
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"{where}: {key!r} does not describe a {entry['type']!r} tower ({err})") from err
+
+
+def _load_tile_encoder(config: dict[str, Any], root: Path) -> tuple[ImageTower | None, dict[str, Any]]:
+    entry = config.get("tile_encoder")
+    if entry is None:
+        return None, {}
+    where = root / CONFIG_FILE
+    tower = build_tower(entry, where, "tile_encoder")
+    weights = root / str(entry.get("weights", TILE_ENCODER_FILE))
+    if not weights.is_file():
+        raise CheckpointError(f"{root}: config.json names a tile encoder but {weights.name} is missing")
+    load_state_dict_strict(tower, read_safetensors(weights), str(weights))
+    return tower.eval(), dict(entry.get("tiling") or {})
 
 
 class LoadedModel:
@@ -155,13 +206,31 @@ class LoadedModel:
         preprocess_config: dict[str, Any],
         config: dict[str, Any],
         path: Path,
+        tile_encoder: ImageTower | None = None,
+        tiling: dict[str, Any] | None = None,
     ) -> None:
         self.model = model.eval()
         self.domain = domain
         self.preprocess_config = preprocess_config
         self.config = config
         self.path = path
+        self.tile_encoder = tile_encoder
+        self.tiling = dict(tiling or {})
         self._preprocessor = None
+
+    @property
+    def input_shape(self) -> tuple[int, tuple[int, ...]] | None:
+        """(channels, spatial size) of the preprocessed images the model takes, when fixed."""
+        if self.config.get("format_version") == 1:
+            return int(self.config["in_channels"]), tuple(self.config["image_size"])
+        shape = self.config.get("input_shape")
+        return None if shape is None else (int(shape[0]), tuple(int(s) for s in shape[1]))
+
+    @property
+    def vocabulary_path(self) -> Path | None:
+        """The findings vocabulary saved with the model, if any."""
+        path = self.path / VOCABULARY_FILE
+        return path if path.is_file() else None
 
     @property
     def device(self) -> torch.device:
@@ -180,15 +249,14 @@ class LoadedModel:
     def preprocessor(self):
         """The domain's preprocessor rebuilt from ``preprocess.json`` (built on first use)."""
         if self._preprocessor is None:
-            from domainclip.domains import get_domain
-
-            self._preprocessor = get_domain(self.domain).build_preprocessor(self.preprocess_config)
+            self._preprocessor = registry.get_domain(self.domain).build_preprocessor(self.preprocess_config)
         return self._preprocessor
 
     def _load_image(self, path: Path) -> torch.Tensor:
         image = torch.as_tensor(self.preprocessor(Path(path))).float()
-        expected = (self.model.image_encoder.in_channels, *self.model.image_encoder.img_size)
-        if tuple(image.shape) != expected:
+        shape = self.input_shape
+        expected = None if shape is None else (shape[0], *shape[1])
+        if expected is not None and tuple(image.shape) != expected:
             raise DataError(f"{path}: preprocessed to shape {tuple(image.shape)}, the model expects {expected}")
         return image
 
@@ -206,7 +274,8 @@ class LoadedModel:
         training preprocessing.
         """
         if isinstance(images, torch.Tensor):
-            if images.ndim == self.model.image_encoder.spatial_dims + 1:
+            shape = self.input_shape
+            if shape is not None and images.ndim == len(shape[1]) + 1:
                 images = images.unsqueeze(0)
             chunks = images.split(batch_size)
         else:
@@ -247,4 +316,13 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> LoadedMo
     model = _build_from_config(config, root)
     load_state_dict_strict(model, read_safetensors(root / WEIGHTS_FILE), str(root / WEIGHTS_FILE))
     domain = str(_require(config, "domain", root / CONFIG_FILE))
-    return LoadedModel(model.to(device), domain=domain, preprocess_config=preprocess, config=config, path=root)
+    tile_encoder, tiling = _load_tile_encoder(config, root)
+    return LoadedModel(
+        model.to(device),
+        domain=domain,
+        preprocess_config=preprocess,
+        config=config,
+        path=root,
+        tile_encoder=None if tile_encoder is None else tile_encoder.to(device),
+        tiling=tiling,
+    )

@@ -24,6 +24,8 @@ from timm.models.vision_transformer import Block
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from domainclip.config.schema import ImageEncoderConfig
+from domainclip.errors import RecipeError
 from domainclip.models.patches import grid_shape
 from domainclip.models.position import sincos_position_embedding
 
@@ -74,6 +76,8 @@ class ViTEncoder(nn.Module):
     MAE's CLS token gets no direct training signal); ``forward_tokens`` gives all
     tokens, or only ``visible_ids`` patches for the MAE.
     """
+
+    tower_type = "vit"
 
     def __init__(
         self,
@@ -141,6 +145,23 @@ class ViTEncoder(nn.Module):
         nn.init.xavier_uniform_(conv.view(conv.shape[0], -1))  # like a linear layer, as in MAE
         nn.init.zeros_(self.patch_embedding.patch_embeddings.bias)
         nn.init.normal_(self.cls_token, std=0.02)
+
+    @classmethod
+    def from_recipe(cls, cfg: ImageEncoderConfig, in_channels: int, img_size: Sequence[int]) -> ViTEncoder:
+        """The ViT of a recipe's ``model.image`` for ``(in_channels, *img_size)`` images, with errors naming the key."""
+        img_size, patch = tuple(img_size), tuple(cfg.patch_size)
+        if len(patch) != len(img_size):
+            raise RecipeError(
+                f"model.image.patch_size: {list(patch)} has {len(patch)} dims but images have "
+                f"{len(img_size)} spatial dims {list(img_size)}"
+            )
+        if any(p <= 0 or s % p for s, p in zip(img_size, patch)):
+            raise RecipeError(f"model.image.patch_size: {list(patch)} does not divide the image size {list(img_size)}")
+        if cfg.hidden_size % cfg.heads:
+            raise RecipeError(
+                f"model.image.hidden_size: {cfg.hidden_size} is not divisible by model.image.heads {cfg.heads}"
+            )
+        return cls(in_channels, img_size, patch, cfg.hidden_size, cfg.depth, cfg.heads, cfg.mlp_ratio)
 
     @property
     def num_patches(self) -> int:

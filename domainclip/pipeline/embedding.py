@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch.utils.data import DataLoader
 
-from domainclip.data.records import Record
 from domainclip.progress import track
-
-
-def image_dataset(records: list[Record], preprocessor, cache_dir: Path | None):
-    from domainclip.data.cache import DiskCache, default_cache_root
-    from domainclip.data.dataset import CachedDataset
-
-    cache = DiskCache(default_cache_root(cache_dir) / "preprocessed", preprocessor.config)
-    return CachedDataset(records, preprocessor, cache)
 
 
 @torch.no_grad()

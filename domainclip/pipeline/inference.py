@@ -6,6 +6,7 @@ All of them rebuild the preprocessing from the model directory's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,67 +15,96 @@ import torch
 
 from domainclip.data.records import Record
 from domainclip.errors import DataError
+from domainclip.protocols import Domain
+from domainclip.registry import get_domain
 
-VOCABULARY_FILE = "vocabulary.yaml"  # copied into the model directory by `run`: synonyms + prompt templates
 
+@dataclass(frozen=True)
+class ImageSource:
+    """Where inference finds its images: a generic manifest, a plain folder, or a recipe's layout and split.
 
-def records_from(manifest: Path | None, images: Path | None, domain) -> list[Record]:
-    """Records from a generic manifest, or one record per image (file or DICOM series) in a folder."""
-    if (manifest is None) == (images is None):
-        raise DataError("give exactly one of --manifest CSV or --images FOLDER")
-    if manifest is not None:
-        from domainclip.data.manifest import read_manifest
+    A recipe's layout passes each record's reader hints (values a dataset keeps in a metadata CSV rather than
+    in the image file, such as an intensity rescaling) to the model's preprocessing; a manifest or a folder
+    cannot carry them.
+    """
 
-        return read_manifest(manifest)
-    if not images.is_dir():
-        raise DataError(f"--images {images}: not a folder")
-    found = domain.discover_images(images)
-    if not found:
-        raise DataError(f"--images {images}: no images found (NIfTI files or DICOM series folders)")
-    return [
-        Record(id=_image_id(p, images), patient_id=_image_id(p, images), image=p, report="", source=str(p))
-        for p in found
-    ]
+    manifest: Path | None = None
+    images: Path | None = None
+    recipe: Path | None = None
+    split: str | None = None
+    overrides: tuple[str, ...] = ()
+
+    def records(self, domain: Domain) -> tuple[list[Record], Path | None]:
+        """The records to embed and the preprocessing cache folder to use (None: the default)."""
+        given = [x for x in (self.manifest, self.images, self.recipe) if x is not None]
+        if len(given) != 1:
+            raise DataError("give exactly one of --manifest CSV, --images FOLDER or --recipe YAML")
+        if self.manifest is not None:
+            from domainclip.data.manifest import read_manifest
+
+            return read_manifest(self.manifest), None
+        if self.recipe is not None:
+            return self._recipe_records(domain)
+        if not self.images.is_dir():
+            raise DataError(f"--images {self.images}: not a folder")
+        found = domain.discover_images(self.images)
+        if not found:
+            raise DataError(f"--images {self.images}: no images found for the {domain.name!r} domain")
+        return [
+            Record(id=_image_id(p, self.images), patient_id=_image_id(p, self.images), image=p, source=str(p))
+            for p in found
+        ], None
+
+    def _recipe_records(self, domain: Domain) -> tuple[list[Record], Path | None]:
+        from domainclip.config import load_recipe
+        from domainclip.pipeline.data import load_records
+
+        recipe = load_recipe(self.recipe, list(self.overrides))
+        if recipe.domain != domain.name:
+            raise DataError(f"--recipe {self.recipe}: domain {recipe.domain!r}, but the model is {domain.name!r}")
+        records, problems = load_records(recipe, check=False)
+        if problems:
+            raise DataError(f"--recipe {self.recipe}: {len(problems)} bad row(s) in its data", problems)
+        if self.split is not None:
+            records = [r for r in records if r.split == self.split]
+            if not records:
+                raise DataError(f"--split {self.split}: no records of {self.recipe} are in that split")
+        return records, recipe.data.cache_dir
 
 
 def _image_id(path: Path, root: Path) -> str:
     rel = path.relative_to(root).as_posix() if path != root else path.name
-    for suffix in (".nii.gz", ".nii", ".dcm"):
+    for suffix in (".nii.gz", ".nii", ".dcm", ".tif", ".tiff", ".png", ".jpg", ".jpeg"):
         if rel.endswith(suffix):
             return rel[: -len(suffix)]
     return rel
 
 
-def _embed_inputs(model_dir: Path, manifest: Path | None, images: Path | None, batch_size: int):
+def _embed_inputs(model_dir: Path, source: ImageSource, batch_size: int):
     """Load the model, find and check the images, embed them with the model's own preprocessing."""
-    from domainclip.domains import get_domain
+    from domainclip.data.dataset import image_dataset
+    from domainclip.data.validate import find_problems
     from domainclip.models.model_dir import load_model
-    from domainclip.pipeline.embedding import embed_images, image_dataset
+    from domainclip.pipeline.embedding import embed_images
 
     loaded = load_model(model_dir)
     domain = get_domain(loaded.domain)
-    records = records_from(manifest, images, domain)
-    problems = [
-        f"{r.source or r.image} (id={r.id}): {why}"
-        for r in records
-        if (why := domain.check_image(Path(r.image))) is not None
-    ]
+    records, cache_dir = source.records(domain)
+    problems = [line for _, line in find_problems(records, domain, require_text=False)]
     if problems:
         raise DataError(f"{len(problems)} unusable image(s)", problems)
-    dataset = image_dataset(records, domain.build_preprocessor(loaded.preprocess_config), None)
+    dataset = image_dataset(records, domain.build_preprocessor(loaded.preprocess_config), cache_dir)
     return loaded, records, embed_images(loaded, dataset, batch_size)
 
 
-def embed_command(
-    model_dir: Path, out: Path, *, manifest: Path | None, images: Path | None, batch_size: int, with_text: bool
-) -> None:
+def embed_command(model_dir: Path, out: Path, *, source: ImageSource, batch_size: int, with_text: bool) -> None:
     from safetensors.torch import save_file
 
     from domainclip.pipeline.embedding import embed_texts
 
     if out.suffix not in (".safetensors", ".parquet"):
         raise DataError(f"--out {out}: use a .safetensors or .parquet file name")
-    loaded, records, image_emb = _embed_inputs(model_dir, manifest, images, batch_size)
+    loaded, records, image_emb = _embed_inputs(model_dir, source, batch_size)
     ids = [r.id for r in records]
     reports = [r.report for r in records]
     text_emb = embed_texts(loaded, reports) if with_text and all(reports) else None
@@ -109,18 +139,15 @@ def load_embeddings(path: Path) -> tuple[list[str], torch.Tensor]:
         raise DataError(f"--index {path}: not a domainclip embeddings file ({exc})") from None
 
 
-def zeroshot_command(
-    model_dir: Path, findings: str, out: Path, *, manifest: Path | None, images: Path | None, batch_size: int
-) -> None:
-    from domainclip.pipeline.evaluate import zeroshot_probabilities
+def zeroshot_command(model_dir: Path, findings: str, out: Path, *, source: ImageSource, batch_size: int) -> None:
+    from domainclip.pipeline.tasks.multilabel import zeroshot_probabilities
     from domainclip.reports.vocabulary import Vocabulary
 
     names = [f.strip() for f in findings.split(",") if f.strip()]
     if not names:
         raise DataError("--findings: give at least one finding name, e.g. --findings 'pleural effusion,cardiomegaly'")
-    loaded, records, image_emb = _embed_inputs(model_dir, manifest, images, batch_size)
-    vocab_file = Path(model_dir) / VOCABULARY_FILE
-    vocab = Vocabulary.load(vocab_file) if vocab_file.is_file() else None
+    loaded, records, image_emb = _embed_inputs(model_dir, source, batch_size)
+    vocab = Vocabulary.load(loaded.vocabulary_path) if loaded.vocabulary_path else None
     prompts = {f.name: f.zeroshot_terms for f in vocab.findings} if vocab else {}
     templates = [tuple(t) for t in vocab.templates] if vocab else [("{finding}.", "no {finding}.")]
     probs = zeroshot_probabilities(loaded, image_emb, names, prompts, templates)

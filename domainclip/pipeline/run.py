@@ -1,8 +1,8 @@
 """``domainclip run``: a recipe end to end, on 1 or N processes.
 
-data -> stage 1 (MAE) -> stage 2 (soft-label alignment) -> model directory ->
-evaluation through the saved model directory (so what is evaluated is exactly
-what is served) -> metrics.json, plots, report.md.
+data (checked before the run folder is touched) -> the domain's stages (MAE, alignment, ...) -> model
+directory -> evaluation through the saved model directory (so what is evaluated is exactly what is served)
+-> metrics.json, plots, report.md.
 """
 
 from __future__ import annotations
@@ -18,28 +18,32 @@ import torch
 from torch.utils.data import Subset
 
 from domainclip.config.schema import Recipe
-from domainclip.data.records import Record
-from domainclip.domains import get_domain
-from domainclip.pipeline.data import Findings, build_findings, checked_records, vocabulary_path
-from domainclip.pipeline.embedding import image_dataset
-from domainclip.pipeline.inference import VOCABULARY_FILE
+from domainclip.data.labels import Findings
+from domainclip.data.records import Record, split_indices
+from domainclip.data.splits import SPLITS
+from domainclip.errors import DataError, RecipeError
+from domainclip.pipeline.data import checked_records, vocabulary_path, write_skipped_rows
 from domainclip.pipeline.run_folder import RunFolder
+from domainclip.registry import get_domain
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "valid", "test")
 
 
-def _indices(records: list[Record], split: str) -> list[int]:
-    return [i for i, r in enumerate(records) if r.split == split]
+def _check_batch(recipe: Recipe, train_count: int, world_size: int) -> None:
+    if train_count < recipe.stages.align.batch_size * world_size:
+        raise DataError(
+            f"only {train_count} training records; fewer than one batch "
+            f"({recipe.stages.align.batch_size} x {world_size} processes)"
+        )
+    if recipe.stages.align.steps > 0 and recipe.stages.align.batch_size < 2:
+        raise RecipeError("stages.align.batch_size: must be at least 2 (the projection heads batch-normalise)")
 
 
 def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
+    from domainclip.data.dataset import image_dataset
     from domainclip.engine import distributed as dist
-    from domainclip.models.domain_clip import DomainCLIP
-    from domainclip.models.model_dir import save_model_dir
-    from domainclip.models.text import TextTower
-    from domainclip.models.weights import load_encoder_weights
-    from domainclip.pipeline.stages import build_image_encoder, run_align_stage, run_mae_stage
+    from domainclip.models.model_dir import VOCABULARY_FILE, save_model_dir
+    from domainclip.pipeline.stages import StageContext, build_image_encoder, run_stages
 
     started = time.time()
     info = dist.init_distributed()
@@ -48,42 +52,34 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
     main = dist.is_main_process()
     folder = RunFolder(Path(recipe.output.dir))
     try:
-        folder.prepare(recipe, resume=resume, is_main=main)
-        dist.barrier()
+        folder.check_can_start(resume)  # before the data check, which can take long
+        dist.barrier()  # every rank has looked before the main one writes
         domain = get_domain(recipe.domain)
-        records = checked_records(recipe, folder.root if main else None)
-        findings = build_findings(recipe, records)
+        # Bad data is found before the run folder is prepared: a first run that fails on it leaves no
+        # half-made run behind, so the same command (or --resume) works once the data is fixed.
+        records, skipped = checked_records(recipe)
+        folder.prepare(recipe, resume=resume, is_main=main)
+        if main:
+            write_skipped_rows(folder.root, skipped)
+        dist.barrier()
+        findings = domain.findings(recipe, records)
         preprocessor = domain.build_preprocessor(recipe.preprocess)
-        dataset = image_dataset(records, preprocessor, recipe.data.cache_dir)
-        train_set = Subset(dataset, _indices(records, "train"))
-        if len(train_set) < recipe.stages.align.batch_size * info.world_size:
-            from domainclip.errors import DataError
-
-            raise DataError(
-                f"only {len(train_set)} training records; fewer than one batch "
-                f"({recipe.stages.align.batch_size} x {info.world_size} processes)"
-            )
-
-        if recipe.stages.align.steps > 0 and recipe.stages.align.batch_size < 2:
-            from domainclip.errors import RecipeError
-
-            raise RecipeError("stages.align.batch_size: must be at least 2 (the projection heads batch-normalise)")
+        train_indices = split_indices(records, "train")
+        _check_batch(recipe, len(train_indices), info.world_size)
         torch.manual_seed(recipe.train.seed)
-        encoder = build_image_encoder(recipe, domain.in_channels)
-        if recipe.stages.mae.steps > 0:
-            encoder = run_mae_stage(recipe, train_set, encoder, folder.root, resume)
-        # Stage 2 starts from a fresh encoder loaded strictly by parameter name: a stage-1 encoder that does
-        # not match the stage-2 architecture fails loudly here instead of silently training from scratch.
-        aligned_encoder = build_image_encoder(recipe, domain.in_channels)
-        load_encoder_weights(aligned_encoder, encoder.state_dict())
-        text_tower = TextTower.from_config(
-            recipe.model.text, training_texts=[records[i].report for i in _indices(records, "train")]
+        ctx = StageContext(
+            recipe=recipe,
+            domain=domain,
+            records=records,
+            findings=findings,
+            images=image_dataset(records, preprocessor, recipe.data.cache_dir),
+            train_indices=train_indices,
+            run_dir=folder.root,
+            resume=resume,
+            distributed=info.world_size > 1,
+            encoder=build_image_encoder(recipe, domain),
         )
-        model = DomainCLIP(aligned_encoder, text_tower, recipe.model.embed_dim)
-        if recipe.stages.align.steps > 0:
-            model = run_align_stage(
-                recipe, train_set, model, records, findings.silver, folder.root, resume, distributed=info.world_size > 1
-            )
+        model = run_stages(ctx)
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
         if main:
             save_model_dir(
@@ -92,12 +88,13 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
                 model_config=recipe.model.model_dump(mode="json"),
                 preprocess=preprocessor.config,
                 domain=recipe.domain,
+                input_shape=domain.input_shape(recipe.preprocess),
             )
             shutil.copyfile(vocabulary_path(recipe, domain), folder.model_dir / VOCABULARY_FILE)
         dist.barrier()
         metrics: dict[str, Any] = {}
         if main:
-            metrics = evaluate_into(folder, recipe, records, findings, folder.model_dir)
+            evaluate_into(folder, recipe, records, findings, folder.model_dir)
             metrics = folder.update_metrics(
                 {"wall_seconds": time.time() - started, "memory.peak_rss_mb_through_training": peak_rss_mb}
             )
@@ -113,28 +110,24 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
 def evaluate_into(
     folder: RunFolder, recipe: Recipe, records: list[Record], findings: Findings, model_dir: Path
 ) -> dict[str, Any]:
+    from domainclip.data.dataset import image_dataset
     from domainclip.models.model_dir import load_model
     from domainclip.pipeline.evaluate import evaluate_splits
 
     loaded = load_model(model_dir)
     domain = get_domain(recipe.domain)
     dataset = image_dataset(records, domain.build_preprocessor(loaded.preprocess_config), recipe.data.cache_dir)
-    by_split = {s: [records[i] for i in _indices(records, s)] for s in SPLITS}
-    datasets = {s: Subset(dataset, _indices(records, s)) for s in SPLITS}
-    split_findings = {s: findings.subset(_indices(records, s)) for s in SPLITS}
-    ev = recipe.evaluate
+    by_split = {s: [records[i] for i in split_indices(records, s)] for s in SPLITS}
+    datasets = {s: Subset(dataset, split_indices(records, s)) for s in SPLITS}
+    split_findings = {s: findings.subset(split_indices(records, s)) for s in SPLITS}
     metrics = evaluate_splits(
         loaded,
         datasets,
         by_split,
         split_findings,
         folder.plots,
+        recipe.evaluate,
         batch_size=recipe.stages.align.batch_size,
-        survival=ev.survival,
-        zeroshot=ev.zeroshot,
-        retrieval=ev.retrieval,
-        eval_split=ev.split,
-        linear_probe=ev.linear_probe,
     )
     return folder.update_metrics(metrics)
 
@@ -144,5 +137,5 @@ def evaluate_recipe(recipe: Recipe, model_dir: Path, out_dir: Path | None = None
     folder = RunFolder(Path(out_dir or recipe.output.dir))
     folder.root.mkdir(parents=True, exist_ok=True)
     folder.plots.mkdir(exist_ok=True)
-    records = checked_records(recipe, None)
-    return evaluate_into(folder, recipe, records, build_findings(recipe, records), model_dir)
+    records, _ = checked_records(recipe)
+    return evaluate_into(folder, recipe, records, get_domain(recipe.domain).findings(recipe, records), model_dir)

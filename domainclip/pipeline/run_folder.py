@@ -42,8 +42,8 @@ class RunFolder:
     def holds_a_run(self) -> bool:
         return (self.root / "recipe.yaml").exists() or self.checkpoints.exists()
 
-    def prepare(self, recipe: Recipe, resume: bool, is_main: bool = True) -> None:
-        """Create (or reopen with ``resume``) the folder and save the resolved recipe."""
+    def check_can_start(self, resume: bool) -> None:
+        """Refuse (nothing changed) a fresh run into a folder that holds one, or ``--resume`` without a checkpoint."""
         if resume and not self.checkpoints.exists():
             raise CheckpointError(
                 f"{self.root}: --resume given but there is no checkpoint to resume "
@@ -54,8 +54,12 @@ class RunFolder:
                 f"{self.root}: this run folder already holds a run; pass --resume to continue it, or choose "
                 "another folder with --set output.dir=DIR (nothing was changed)"
             )
+
+    def prepare(self, recipe: Recipe, resume: bool, is_main: bool = True) -> None:
+        """Create (or reopen with ``resume``) the folder and save the resolved recipe (on the main process)."""
         if not is_main:
             return
+        self.check_can_start(resume)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".write-test-"):

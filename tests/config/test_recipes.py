@@ -54,7 +54,7 @@ def test_relative_paths_resolve_against_the_recipe_file(tmp_path: Path) -> None:
         (["stages.align.steps=-1"], "stages.align.steps: Input should be greater than or equal to 0"),
         (["stages.align"], "expected dotted.key=value"),
         (["stages.align.steps=[1"], "value is not valid YAML"),
-        (["domain=mri"], "domain: Input should be"),
+        (["domain=mri"], "domain: Value error, unknown domain 'mri'; expected one of"),
         (["data.layout=manifest", "data.manifest=/nonexistent/m.csv"], "data.manifest: file not found"),
         (["data.layout=ct-rate"], "data.root: required for layout 'ct-rate'"),
         (["stages.mae.steps.x=1"], "stages.mae.steps is a value, not a section"),
@@ -109,13 +109,13 @@ def test_docs_recipe_reference_is_current() -> None:
 
 
 def test_zeroshot_templates_override_reaches_the_findings(tmp_path: Path) -> None:
-    from domainclip.pipeline.data import build_findings
+    from domainclip.registry import get_domain
 
     recipe = load_recipe(
         RECIPES_DIR / "ct" / "quickstart.yaml",
         ['evaluate.templates=[["{finding} is present.", "{finding} is absent."]]'],
     )
-    findings = build_findings(recipe, [])
+    findings = get_domain("ct").findings(recipe, [])
     assert findings.templates == [("{finding} is present.", "{finding} is absent.")]
     with pytest.raises(RecipeError, match="evaluate.templates"):
         load_recipe(RECIPES_DIR / "ct" / "quickstart.yaml", ['evaluate.templates=[["only one"]]'])

@@ -144,3 +144,38 @@ def test_time_nan_is_not_survival(tmp_path):
     rows = [{"id": "a", "patient_id": "p", "image": "x", "report": "t", "time": "nan", "event": "1", "split": "train"}]
     with pytest.raises(DataError, match="time 'nan'"):
         read_manifest(write_manifest(tmp_path, rows))
+
+
+def test_declared_columns_are_texts_labels_and_targets_not_findings(tmp_path) -> None:
+    from domainclip.config.schema import ManifestColumnsConfig
+    from domainclip.data.manifest import read_manifest
+
+    (tmp_path / "a.tif").write_bytes(b"")
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "id,patient_id,image,caption_1,caption_2,scene,ndvi,source,cloud\n"
+        "a,p,a.tif,a harbour,boats in a harbour,harbour,0.2,s2,1\n"
+        "b,q,a.tif,a forest,,forest,,s2,0\n"
+    )
+    columns = ManifestColumnsConfig(
+        texts=["caption_1", "caption_2"], label="scene", targets=["ndvi"], ignore=["source"]
+    )
+    a, b = read_manifest(path, columns=columns)
+    assert a.texts == ("a harbour", "boats in a harbour") and b.texts == ("a forest",)  # empty caption skipped
+    assert (a.label, a.targets, a.findings) == ("harbour", {"ndvi": 0.2}, {"cloud": 1.0})
+    assert b.targets == {}  # an empty target cell is unknown
+
+
+def test_a_bad_target_cell_and_a_missing_declared_column_are_named(tmp_path) -> None:
+    import pytest
+
+    from domainclip.config.schema import ManifestColumnsConfig
+    from domainclip.data.manifest import read_manifest
+    from domainclip.errors import DataError
+
+    path = tmp_path / "m.csv"
+    path.write_text("id,patient_id,image,report,ndvi\na,p,a.tif,text,high\n")
+    with pytest.raises(DataError, match=r"m.csv:row 2 \(id=a\): target 'ndvi' is 'high'; expected a number"):
+        read_manifest(path, columns=ManifestColumnsConfig(targets=["ndvi"]))
+    with pytest.raises(DataError, match=r"missing required column\(s\) \['scene'\]"):
+        read_manifest(path, columns=ManifestColumnsConfig(label="scene"))

@@ -15,7 +15,7 @@ from domainclip.data.splits import (
 
 
 def records_of(patients: list[str]) -> list[Record]:
-    return [Record(id=f"{p}-{k}", patient_id=p, image=Path("x"), report="r") for k, p in enumerate(patients)]
+    return [Record(id=f"{p}-{k}", patient_id=p, image=Path("x"), texts="r") for k, p in enumerate(patients)]
 
 
 @pytest.mark.parametrize("n,expected", [(20, [14, 2, 4]), (100, [70, 10, 20]), (4, [2, 1, 1]), (2, [1, 0, 1])])

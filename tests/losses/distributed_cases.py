@@ -7,6 +7,8 @@ gradients of every input on this rank.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -133,21 +135,13 @@ def run_case(name: str, local: dict[str, torch.Tensor], rank: int, world_size: i
         )
         return _grads(loss, {"image": image, "text": text, "scale": scale})
     if family == "siglip":
-        module = SigLipLoss(dist_impl=mode).double()
-        loss = module(image, text)
-        return _grads(
-            loss,
-            {
-                "image": image,
-                "text": text,
-                "log_scale": module.logit_scale.log_scale,
-                "bias": module.logit_bias,
-            },
-        )
+        log_scale = torch.tensor(math.log(10.0), dtype=torch.float64, requires_grad=True)
+        bias = torch.tensor(-10.0, dtype=torch.float64, requires_grad=True)
+        loss = SigLipLoss(dist_impl=mode)(image, text, log_scale.exp(), bias)
+        return _grads(loss, {"image": image, "text": text, "log_scale": log_scale, "bias": bias})
     if family == "open_clip-siglip":
-        reference = SigLipLoss().double()  # the same initial values, as plain leaves
-        log_scale = reference.logit_scale.log_scale.detach().clone().requires_grad_()
-        bias = reference.logit_bias.detach().clone().requires_grad_()
+        log_scale = torch.tensor(math.log(10.0), dtype=torch.float64, requires_grad=True)  # the same values
+        bias = torch.tensor(-10.0, dtype=torch.float64, requires_grad=True)
         loss = oracle.SigLipLoss(rank=rank, world_size=world_size, dist_impl=mode)(image, text, log_scale.exp(), bias)
         return _grads(loss, {"image": image, "text": text, "log_scale": log_scale, "bias": bias})
     if family == "prototype":

@@ -7,6 +7,7 @@ Two worker processes are started once for the whole module (start-up dominates).
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -134,13 +135,16 @@ def _expected(case: str, inputs, rank: int) -> dict[str, torch.Tensor]:
     # parameters' gradients and the losses average over ranks to the single-process ones.
     x, y = inputs["image"].clone().requires_grad_(), inputs["text"].clone().requires_grad_()
     if family == "siglip":
-        module = SigLipLoss().double()
-        params = {"log_scale": module.logit_scale.log_scale, "bias": module.logit_bias}
+        params = {
+            "log_scale": torch.tensor(math.log(10.0), dtype=torch.float64, requires_grad=True),
+            "bias": torch.tensor(-10.0, dtype=torch.float64, requires_grad=True),
+        }
+        loss = SigLipLoss()(x, y, params["log_scale"].exp(), params["bias"])
     else:
         torch.manual_seed(0)
         module = PrototypeLoss(dim=x.shape[1], num_prototypes=4).double()
         params = {"prototypes": module.prototypes}
-    loss = module(x, y)
+        loss = module(x, y)
     grads = torch.autograd.grad(loss, [x, y, *params.values()])
     return {
         "mean loss": loss,

@@ -31,7 +31,7 @@ def test_mismatched_widths_and_ranks():
     with pytest.raises(ValueError, match=r"same width.*\(4, 8\).*\(4, 6\)"):
         ClipLoss()(torch.randn(4, 8), torch.randn(4, 6), 10.0)
     with pytest.raises(ValueError, match=r"text_features must be 2-D.*\(4, 2, 4\)"):
-        SigLipLoss()(torch.randn(4, 8), torch.randn(4, 2, 4))
+        SigLipLoss()(torch.randn(4, 8), torch.randn(4, 2, 4), 10.0, -10.0)
     with pytest.raises(ValueError, match="logit_scale must be a scalar"):
         ClipLoss()(*_features(), torch.ones(2))
 
@@ -40,7 +40,8 @@ def test_mismatched_widths_and_ranks():
 def test_non_finite_features_name_the_argument_and_entry(loss):
     image, text = _features()
     text[2, 5] = float("inf")
-    call = (lambda: loss(image, text)) if not isinstance(loss, ClipLoss) else (lambda: loss(image, text, 10.0))
+    args = {ClipLoss: (10.0,), SigLipLoss: (10.0, -10.0)}.get(type(loss), ())
+    call = lambda: loss(image, text, *args)
     with pytest.raises(
         ValueError,
         match=r"text_features contains non-finite values: 1 of 32 entries, "

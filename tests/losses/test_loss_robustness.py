@@ -33,7 +33,7 @@ def _run(kind: str, image: torch.Tensor, text: torch.Tensor, scale: torch.Tensor
         loss = SoftLabelClipLoss(memory_bounded=kind.endswith("bounded"), chunk_size=2)
         return loss(image, text, scale, findings=findings)
     if kind == "siglip":
-        return SigLipLoss()(image, text, logit_scale=scale)
+        return SigLipLoss()(image, text, logit_scale=scale, logit_bias=-10.0)
     if kind == "filip":
         mask = torch.tensor([True, True, False]).expand(image.shape[0], 3)
         return FilipLoss(chunk_size=2)(_as_tokens(image), _as_tokens(text), scale, mask, mask)

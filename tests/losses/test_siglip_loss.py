@@ -1,4 +1,4 @@
-"""SigLipLoss equals open_clip's SigLipLoss and owns a learnable scale and bias."""
+"""SigLipLoss equals open_clip's SigLipLoss; scale and bias come from the model, as in open_clip."""
 
 from __future__ import annotations
 
@@ -11,19 +11,39 @@ from loss_helpers import loss_and_grads, unit_features
 from domainclip.losses import SigLipLoss
 
 
-def test_initial_scale_and_bias():
-    loss = SigLipLoss()
-    assert loss.logit_scale().item() == pytest.approx(10.0)
-    assert loss.logit_bias.item() == -10.0
-    assert {name for name, _ in loss.named_parameters()} == {"logit_scale.log_scale", "logit_bias"}
+def test_the_loss_owns_no_parameters_and_the_model_holds_the_bias():
+    from domainclip.models.domain_clip import DomainCLIP
+
+    assert list(SigLipLoss().parameters()) == []
+    model = DomainCLIP(_Tower(), _Text(), 4, init_logit_scale=math.log(10.0), init_logit_bias=-10.0)
+    assert model.logit_scale().item() == pytest.approx(10.0) and model.logit_bias.item() == -10.0
+    assert "logit_bias" in model.no_weight_decay()
+
+
+class _Tower(torch.nn.Linear):
+    hidden_size = 3
+
+    def __init__(self) -> None:
+        super().__init__(2, 3)
+
+    def no_weight_decay(self) -> set[str]:
+        return set()
+
+
+class _Text(torch.nn.Linear):
+    hidden_size = 3
+
+    def __init__(self) -> None:
+        super().__init__(2, 3)
 
 
 @pytest.mark.parametrize("batch", [1, 9, 40])
 def test_matches_open_clip_including_scale_and_bias_gradients(open_clip_loss, batch):
     image, text = unit_features(batch, 16, seed=batch)
-    ours = SigLipLoss()
-    got = loss_and_grads(lambda x, y: ours(x, y), image, text)
-    got += [ours.logit_scale.log_scale.grad, ours.logit_bias.grad]
+    ours_scale = torch.tensor(math.log(10.0), requires_grad=True)
+    ours_bias = torch.tensor(-10.0, requires_grad=True)
+    got = loss_and_grads(lambda x, y: SigLipLoss()(x, y, ours_scale.exp(), ours_bias), image, text)
+    got += [ours_scale.grad, ours_bias.grad]
 
     log_scale = torch.tensor(math.log(10.0), requires_grad=True)
     bias = torch.tensor(-10.0, requires_grad=True)
@@ -33,7 +53,7 @@ def test_matches_open_clip_including_scale_and_bias_gradients(open_clip_loss, ba
         torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-6, msg=name)
 
 
-def test_explicit_scale_and_bias_override_the_module_parameters(open_clip_loss):
+def test_other_scale_and_bias_values_match_open_clip(open_clip_loss):
     image, text = unit_features(8, 16, seed=0)
     got = SigLipLoss()(image, text, logit_scale=torch.tensor(30.0), logit_bias=torch.tensor(-3.0))
     want = open_clip_loss.SigLipLoss()(image, text, torch.tensor(30.0), torch.tensor(-3.0))

@@ -38,6 +38,7 @@ def saved(trained, tmp_path):
         model_config={"embed_dim": 8},
         preprocess=PREPROCESS,
         domain="ct",
+        input_shape=(1, (16, 16, 16)),
         extra={"run": "unit"},
     )
 
@@ -70,11 +71,8 @@ def test_directory_holds_only_json_text_and_safetensors(saved):
     assert {p.rsplit(".", 1)[-1] for p in files} <= {"json", "safetensors", "txt"}
     assert json.loads((saved / "preprocess.json").read_text()) == PREPROCESS
     config = json.loads((saved / "config.json").read_text())
-    assert config["image_size"] == [16, 16, 16] and config["image_encoder"]["patch_size"] == [
-        8,
-        8,
-        8,
-    ]
+    assert config["input_shape"] == [1, [16, 16, 16]]
+    assert config["image_tower"]["type"] == "vit" and config["image_tower"]["config"]["patch_size"] == [8, 8, 8]
 
 
 class _NpyDomain:
@@ -88,9 +86,9 @@ class _NpyDomain:
 
 
 def test_image_paths_go_through_the_saved_preprocessing(trained, saved, tmp_path, monkeypatch):
-    import domainclip.domains
+    import domainclip.registry
 
-    monkeypatch.setattr(domainclip.domains, "get_domain", lambda name: _NpyDomain())
+    monkeypatch.setattr(domainclip.registry, "get_domain", lambda name: _NpyDomain())
     volumes = torch.randn(3, 1, 16, 16, 16)
     paths = []
     for i, volume in enumerate(volumes):
@@ -136,8 +134,12 @@ def test_bad_config_is_named(saved):
     config.write_text(json.dumps({**content, "format": "open_clip"}))
     with pytest.raises(CheckpointError, match=r"config\.json: 'format' is 'open_clip'"):
         load_model(saved)
-    config.write_text(json.dumps({**content, "image_encoder": {**content["image_encoder"], "depth": "two"}}))
-    with pytest.raises(CheckpointError, match=r"config\.json: 'image_encoder' does not describe"):
+    tower = content["image_tower"]
+    config.write_text(json.dumps({**content, "image_tower": {**tower, "config": {**tower["config"], "depth": "two"}}}))
+    with pytest.raises(CheckpointError, match=r"config\.json: 'image_tower' does not describe a 'vit' tower"):
+        load_model(saved)
+    config.write_text(json.dumps({**content, "image_tower": {**tower, "type": "resnet"}}))
+    with pytest.raises(CheckpointError, match=r"image_tower\.type: .*unknown image tower 'resnet'"):
         load_model(saved)
     config.write_text(json.dumps({**content, "text": {**content["text"], "pooling": "max"}}))
     with pytest.raises(CheckpointError, match=r"config\.json: 'text' or 'embed_dim' is invalid .*'max'"):
@@ -145,6 +147,43 @@ def test_bad_config_is_named(saved):
     config.write_text(json.dumps({**content, "format_version": 99}))
     with pytest.raises(CheckpointError, match=r"config\.json: format_version 99 is not one"):
         load_model(saved)
+
+
+def test_a_format_1_directory_still_loads_as_a_vit(trained, saved):
+    """Directories written before the tower registry held the ViT's arguments under 'image_encoder'."""
+    config = saved / "config.json"
+    content = json.loads(config.read_text())
+    tower = content.pop("image_tower")
+    content.pop("input_shape")
+    content.update(format_version=1, image_encoder=tower["config"], image_size=[16, 16, 16], in_channels=1)
+    config.write_text(json.dumps(content))
+    loaded = load_model(saved)
+    images = torch.randn(2, 1, 16, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded.encode_image(images), trained.encode_image(images))
+    assert loaded.input_shape == (1, (16, 16, 16))
+
+
+def test_a_second_encoder_and_its_tiling_travel_with_the_model(trained, tmp_path):
+    tile_encoder = tiny_encoder_3d().eval()
+    tiling = {"mpp": 0.5, "tile_size": 256}
+    path = save_model_dir(
+        trained,
+        tmp_path / "m",
+        model_config={},
+        preprocess=PREPROCESS,
+        domain="ct",
+        tile_encoder=tile_encoder,
+        tiling=tiling,
+    )
+    loaded = load_model(path)
+    assert loaded.tiling == tiling and (path / "tile_encoder.safetensors").is_file()
+    images = torch.randn(2, 1, 16, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(loaded.tile_encoder(images), tile_encoder(images))
+    (path / "tile_encoder.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="tile_encoder.safetensors is missing"):
+        load_model(path)
 
 
 def test_save_rejects_non_json_configs(trained, tmp_path):

@@ -133,3 +133,36 @@ def test_resume_without_checkpoint_and_unwritable_output(tmp_path: Path, demo_di
     with pytest.raises(DomainClipError, match="not writable"):
         run_recipe(recipe)
     assert blocker.read_text() == "not a folder"
+
+
+def test_a_run_that_failed_on_bad_data_can_be_run_again_once_fixed(
+    bad_manifest: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """The data is checked before the run folder is prepared: the failed first run leaves nothing behind."""
+    out = tmp_path / "run"
+    with pytest.raises(DataError):
+        run_recipe(recipe_for(bad_manifest, out, cache_dir))
+    assert not (out / "recipe.yaml").exists() and not (out / "checkpoints").exists()
+    frame = pd.read_csv(bad_manifest, keep_default_na=False)
+    frame.iloc[5:].to_csv(bad_manifest, index=False)  # the fix: drop the bad rows
+    run_recipe(recipe_for(bad_manifest, out, cache_dir, "evaluate.survival=false"))  # the same command now works
+    assert (out / "metrics.json").is_file()
+
+
+def test_ct_rate_volumes_without_csv_rows_follow_skip_bad_rows(tmp_path: Path, cache_dir: Path) -> None:
+    from make_fake_ct_rate import make_fake_ct_rate
+
+    fake = make_fake_ct_rate(tmp_path / "ct-rate")
+    reports = fake.root / "dataset" / "radiology_text_reports" / "train_reports.csv"
+    table = pd.read_csv(reports)
+    table[table["VolumeName"] != "train_3_a_1.nii.gz"].to_csv(reports, index=False)
+    base = TINY + [f"data.root={fake.root}", f"data.cache_dir={cache_dir}", "stages.mae.batch_size=2"]
+    base += ["stages.align.batch_size=2", "evaluate.survival=false", "data.num_workers=0"]
+    with pytest.raises(DataError, match="train_3_a_1.nii.gz: no row in radiology_text_reports"):
+        run_recipe(load_recipe(RECIPES / "ct" / "ct_rate_cpu.yaml", [*base, f"output.dir={tmp_path / 'a'}"]))
+    recipe = load_recipe(
+        RECIPES / "ct" / "ct_rate_cpu.yaml", [*base, f"output.dir={tmp_path / 'b'}", "data.skip_bad_rows=true"]
+    )
+    run_recipe(recipe)
+    skipped = (tmp_path / "b" / "skipped_rows.txt").read_text()
+    assert "train_3_a_1.nii.gz: no row in radiology_text_reports/train_reports.csv" in skipped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from domainclip.pipeline.evaluate import auc_metrics, linear_probe_probabilities
+from domainclip.pipeline.tasks.multilabel import auc_metrics, linear_probe_probabilities
 
 
 def _embeddings(labels: np.ndarray, rng: np.random.Generator, signal: float) -> np.ndarray:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from domainclip.config.schema import Recipe
-from domainclip.pipeline.data import build_findings
-from domainclip.pipeline.evaluate import zeroshot_probabilities
+from domainclip.config import validate
+from domainclip.pipeline.tasks.multilabel import zeroshot_probabilities
+from domainclip.registry import get_domain
 
 
 class RecordingModel:
@@ -40,8 +40,6 @@ def test_prompts_are_the_given_terms_in_every_template() -> None:
 
 
 def test_recipe_prompts_default_to_the_finding_names_not_the_synonyms() -> None:
-    recipe = Recipe.model_validate(
-        {"domain": "ct", "data": {"layout": "demo", "findings": ["ascites", "cardiomegaly"]}}
-    )
-    findings = build_findings(recipe, [])
+    recipe = validate({"domain": "ct", "data": {"layout": "demo", "findings": ["ascites", "cardiomegaly"]}})
+    findings = get_domain("ct").findings(recipe, [])
     assert findings.prompts == {"ascites": ["ascites"], "cardiomegaly": ["cardiomegaly"]}

@@ -10,9 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from domainclip.cli.findings import register
 from domainclip.errors import DataError, RecipeError
 from domainclip.reports import AuditRow, write_audit_csv
+from domainclip.reports.cli import register
 
 
 @pytest.fixture(scope="module")

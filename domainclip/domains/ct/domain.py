@@ -1,34 +1,45 @@
-"""The CT domain plug-in: readers, preprocessing, layouts, demo data and the findings vocabulary."""
+"""The CT domain plug-in: readers, preprocessing, layouts, demo data, the findings vocabulary, report sampling."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from domainclip.config.schema import DataConfig, PreprocessConfig
-from domainclip.data.cache import default_cache_root
-from domainclip.data.manifest import read_manifest
+from domainclip.config.schema import DataConfig, Recipe
+from domainclip.data.augment import SpatialAugment
+from domainclip.data.cache import demo_folder
+from domainclip.data.labels import Findings
+from domainclip.data.manifest import manifest_layout, read_manifest
 from domainclip.data.records import Record
+from domainclip.domains.ct.config import CTPreprocessConfig
 from domainclip.domains.ct.demo import DEMO_VERSION, ensure_demo, write_demo
-from domainclip.domains.ct.layouts import read_ct_rate
+from domainclip.domains.ct.layouts import ct_rate_records
 from domainclip.domains.ct.preprocess import CTPreprocessor
 from domainclip.domains.ct.readers import discover_ct_images, read_ct, volume_problem
 from domainclip.errors import DomainClipError, RecipeError
+from domainclip.protocols import Augmentation, Layout, TextSampler
+from domainclip.reports.findings import recipe_findings, vocabulary_columns
+from domainclip.reports.sampling import ReportSentenceSampler
 
 
 class CTDomain:
     """3D CT volumes in Hounsfield units paired with radiology reports."""
 
     name = "ct"
-    spatial_dims = 3
-    in_channels = 1
+    stages = ("mae", "align")
+    check_fills_cache = True  # decoding a volume is the check; preprocess it in the same pass
 
-    def build_preprocessor(self, cfg: PreprocessConfig | Mapping[str, Any]) -> CTPreprocessor:
-        return CTPreprocessor(cfg)
+    def input_shape(self, preprocess: CTPreprocessConfig) -> tuple[int, tuple[int, ...]]:
+        if preprocess.size is None:
+            raise RecipeError("preprocess.size: required to build the image encoder (e.g. [64, 64, 64])")
+        return 1, tuple(preprocess.size)
 
-    def layouts(self) -> dict[str, Callable[[DataConfig], list[Record]]]:
-        return {"manifest": _manifest_layout, "ct-rate": _ct_rate_layout, "demo": _demo_layout}
+    def build_preprocessor(self, config: CTPreprocessConfig | Mapping[str, Any]) -> CTPreprocessor:
+        return CTPreprocessor(config)
+
+    def layouts(self) -> dict[str, Layout]:
+        return {"manifest": manifest_layout, "ct-rate": _ct_rate_layout, "demo": _demo_layout}
 
     def write_demo(self, out: Path, n: int, seed: int) -> Path:
         return write_demo(out, n, seed)
@@ -39,35 +50,39 @@ class CTDomain:
     def discover_images(self, folder: Path) -> list[Path]:
         return discover_ct_images(folder)
 
-    def check_image(self, path: Path) -> str | None:
+    def check_image(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> str | None:
         """Why ``path`` is no usable CT (unreadable, truncated, not 3D, NaN voxels), or None.
 
         Decodes every voxel: truncation of a compressed file only shows at the end.
         """
         try:
-            volume = read_ct(Path(path))
+            volume = read_ct(Path(path), image_meta)
         except DomainClipError as exc:
             return str(exc)  # "<path>: <reason>"
         except Exception as exc:  # noqa: BLE001 - any failure to decode a user file is a reason, not a crash
             return f"{path}: unreadable image ({type(exc).__name__}: {exc})"
         return volume_problem(volume, Path(path))
 
+    def findings(self, recipe: Recipe, records: Sequence[Record]) -> Findings:
+        return recipe_findings(recipe, self.default_vocabulary(), records)
 
-def _manifest_layout(cfg: DataConfig) -> list[Record]:
-    if cfg.manifest is None:
-        raise RecipeError("data.manifest: required for layout 'manifest' (a CSV with id, patient_id, image, report)")
-    return read_manifest(cfg.manifest)
+    def text_sampler(self, recipe: Recipe, records: Sequence[Record], findings: Findings) -> TextSampler:
+        vocab, keep = vocabulary_columns(recipe.data.vocabulary or self.default_vocabulary(), recipe.data.findings)
+        return ReportSentenceSampler(records, recipe.text_sampling, vocab, keep)
+
+    def augmentation(self, recipe: Recipe) -> Augmentation | None:
+        return SpatialAugment.from_config(recipe.augment)
+
+    def stage_dataset(self, stage: str, records: Sequence[Record], images: Any) -> Any:
+        return images  # both stages train on the preprocessed volumes
 
 
-def _ct_rate_layout(cfg: DataConfig) -> list[Record]:
+def _ct_rate_layout(cfg: DataConfig) -> tuple[list[Record], list[str]]:
     if cfg.root is None:
         raise RecipeError("data.root: required for layout 'ct-rate' (the CT-RATE folder); use --set data.root=DIR")
-    return read_ct_rate(cfg.root)
+    return ct_rate_records(cfg.root)
 
 
-def _demo_layout(cfg: DataConfig) -> list[Record]:
-    folder = (
-        cfg.demo.dir
-        or default_cache_root(cfg.cache_dir) / "demo" / f"ct-v{DEMO_VERSION}-n{cfg.demo.n}-s{cfg.demo.seed}"
-    )
-    return read_manifest(ensure_demo(folder, cfg.demo.n, cfg.demo.seed))
+def _demo_layout(cfg: DataConfig) -> tuple[list[Record], list[str]]:
+    folder = cfg.demo.dir or demo_folder(cfg.cache_dir, "ct", DEMO_VERSION, cfg.demo.n, cfg.demo.seed)
+    return read_manifest(ensure_demo(folder, cfg.demo.n, cfg.demo.seed)), []

@@ -92,7 +92,21 @@ def parse_volume_name(name: str) -> tuple[str, str, str]:
 
 
 def read_ct_rate(root: Path, seed: int = 0, val_fraction: float = VAL_FRACTION) -> list[Record]:
-    """Records of every CT-RATE volume on disk under ``root`` (see the module docstring)."""
+    """Records of every CT-RATE volume on disk under ``root``; volumes without their CSV rows are an error."""
+    records, problems = ct_rate_records(root, seed, val_fraction)
+    if problems:
+        raise DataError(
+            f"{root}: {len(problems)} CT-RATE volume(s) without their CSV rows; is data.root the "
+            "CT-RATE folder with its CSVs?",
+            problems,
+        )
+    return records
+
+
+def ct_rate_records(root: Path, seed: int = 0, val_fraction: float = VAL_FRACTION) -> tuple[list[Record], list[str]]:
+    """Records of every CT-RATE volume on disk under ``root`` (see the module docstring), and one problem line
+    per volume that lacks its report or metadata row (the layout reports them with every other bad row, so
+    ``data.skip_bad_rows`` can skip them)."""
     base = _dataset_folder(Path(root))
     records: list[Record] = []
     problems: list[str] = []
@@ -128,7 +142,7 @@ def read_ct_rate(root: Path, seed: int = 0, val_fraction: float = VAL_FRACTION) 
                     id=volume_id,
                     patient_id=patient,
                     image=path,
-                    report=_report_text(reports[volume_name]),
+                    texts=(_report_text(reports[volume_name]),),
                     split=part.split,
                     findings=_labels(labels.get(volume_name)),
                     report_id=scan,
@@ -136,23 +150,23 @@ def read_ct_rate(root: Path, seed: int = 0, val_fraction: float = VAL_FRACTION) 
                     image_meta=image_meta,
                 )
             )
-    if problems:
-        raise DataError(
-            f"{root}: {len(problems)} CT-RATE volume(s) without their CSV rows; is data.root the "
-            "CT-RATE folder with its CSVs?",
-            problems,
-        )
-    if not records:
+    if not records and not problems:
         raise DataError(
             f"{root}: no CT-RATE volumes found (expected dataset/train/train_1/train_1_a/train_1_a_1.nii.gz)"
         )
-    return carve_validation(records, val_fraction, seed)
+    return carve_validation(records, val_fraction, seed), problems
 
 
 def _dataset_folder(root: Path) -> Path:
+    """``root`` itself or its ``dataset/`` folder: the release keeps volumes and CSVs under ``dataset/``, and
+    users point data.root at either."""
     if not root.is_dir():
         raise DataError(f"data.root {root}: not a folder")
-    return root / "dataset" if (root / "dataset").is_dir() else root
+    if (root / "dataset").is_dir():
+        log.info("data.root %s: reading the CT-RATE release under its dataset/ folder", root)
+        return root / "dataset"
+    log.info("data.root %s: reading it as CT-RATE's dataset/ folder (volumes and CSV folders directly inside)", root)
+    return root
 
 
 def _volumes(base: Path, part: _Part) -> list[Path]:

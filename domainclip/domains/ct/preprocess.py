@@ -7,11 +7,11 @@ field of view) from bleeding into body voxels, and padding with 0 before the nor
 equals air at the window minimum.
 
 Why the final normalisation: with [0, 1] input, the across-study variation of the ViT's
-patch tokens is small next to the sin-cos position embedding (on the demo, pooled features
-of different studies start at cosine 0.995), and the quickstart's ViT trained supervised
-learns pleural effusion only to a held-out AUC of 0.66; with zero-mean unit-variance input,
-to 0.999 (``benchmarks/ct_supervised_ceiling.py``). It is part of the saved config, so it is
-applied exactly once, at training and at serving alike.
+patch tokens is small next to the sin-cos position embedding, so pooled features of different
+studies start nearly identical and even a supervised ViT learns little;
+``benchmarks/ct_supervised_ceiling.py`` prints both variants side by side (figures in
+``docs/benchmarks.md``). It is part of the saved config, so it is applied exactly once, at
+training and at serving alike.
 
 The config (``spacing``, ``size``, ``hu_window``, ``normalize``, ``orientation``) is JSON-serialisable,
 saved in the model directory and passed back to :class:`CTPreprocessor` at inference, so
@@ -38,16 +38,16 @@ from monai.transforms import (
 from monai.utils import MetaKeys, SpaceKeys
 from pydantic import ValidationError
 
-from domainclip.config.schema import PreprocessConfig
+from domainclip.domains.ct.config import CTPreprocessConfig
 from domainclip.domains.ct.readers import CTVolume, read_ct, volume_problem
 from domainclip.errors import DataError, RecipeError
 
 
-def preprocess_config(config: PreprocessConfig | Mapping[str, Any]) -> dict[str, Any]:
+def preprocess_config(config: CTPreprocessConfig | Mapping[str, Any]) -> dict[str, Any]:
     """Validate and canonicalise a preprocessing config into plain JSON types."""
-    if not isinstance(config, PreprocessConfig):
+    if not isinstance(config, CTPreprocessConfig):
         try:
-            config = PreprocessConfig.model_validate(dict(config))
+            config = CTPreprocessConfig.model_validate(dict(config))
         except ValidationError as exc:
             raise RecipeError(f"preprocess: invalid CT preprocessing config: {exc}") from None
     return config.model_dump(mode="json")
@@ -56,7 +56,7 @@ def preprocess_config(config: PreprocessConfig | Mapping[str, Any]) -> dict[str,
 class CTPreprocessor:
     """``path -> Tensor (1, X, Y, Z)`` float32 (windowed, then normalised); deterministic for a given config."""
 
-    def __init__(self, config: PreprocessConfig | Mapping[str, Any]) -> None:
+    def __init__(self, config: CTPreprocessConfig | Mapping[str, Any]) -> None:
         self.config: dict[str, Any] = preprocess_config(config)
         low, high = self.config["hu_window"]
         if not low < high:

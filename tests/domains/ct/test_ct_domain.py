@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from pydicom.data import get_testdata_file
 
-from domainclip.config.schema import DataConfig, DemoConfig, PreprocessConfig
+from domainclip.config.schema import DataConfig, DemoConfig
 from domainclip.domains import get_domain
 from domainclip.domains.ct import CTDomain
+from domainclip.domains.ct.config import CTPreprocessConfig as PreprocessConfig
 from domainclip.domains.ct.demo import DEMO_VERSION
 from domainclip.domains.ct.preprocess import CTPreprocessor
 from domainclip.errors import RecipeError
@@ -16,7 +17,10 @@ from domainclip.errors import RecipeError
 def test_registry_returns_the_ct_plugin():
     domain = get_domain("ct")
     assert isinstance(domain, CTDomain)
-    assert (domain.name, domain.spatial_dims, domain.in_channels) == ("ct", 3, 1)
+    assert (domain.name, domain.stages) == ("ct", ("mae", "align"))
+    assert domain.input_shape(PreprocessConfig(size=(64, 64, 48))) == (1, (64, 64, 48))
+    with pytest.raises(RecipeError, match="preprocess.size"):
+        domain.input_shape(PreprocessConfig())
     assert set(domain.layouts()) == {"manifest", "ct-rate", "demo"}
     assert domain.default_vocabulary().name == "vocabulary.yaml"
     preprocessor = domain.build_preprocessor(PreprocessConfig(spacing=(5, 5, 5), size=(8, 8, 8)))
@@ -25,13 +29,14 @@ def test_registry_returns_the_ct_plugin():
 
 def test_demo_layout_generates_into_the_cache_once(tmp_path):
     cfg = DataConfig(layout="demo", demo=DemoConfig(n=4, seed=1), cache_dir=tmp_path)
-    records = CTDomain().layouts()["demo"](cfg)
+    records, problems = CTDomain().layouts()["demo"](cfg)
+    assert problems == []
     folder = tmp_path / "demo" / f"ct-v{DEMO_VERSION}-n4-s1"  # versioned: an older generator's cache is not reused
     assert (folder / "manifest.csv").is_file()
     assert {r.patient_id for r in records} == {f"DEMO{i:04d}" for i in range(4)}
     assert all(r.image.is_file() and r.image.parent == folder / "images" for r in records)
     assert {r.split for r in records} == {"train", "valid", "test"}
-    assert CTDomain().layouts()["demo"](cfg) == records
+    assert CTDomain().layouts()["demo"](cfg) == (records, [])
 
 
 def test_manifest_layout_needs_a_manifest():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from domainclip.config.schema import PreprocessConfig
+from domainclip.domains.ct.config import CTPreprocessConfig as PreprocessConfig
 from domainclip.domains.ct.preprocess import CTPreprocessor
 from domainclip.errors import RecipeError
 

@@ -1,0 +1,80 @@
+"""Multi-class labels (scenes, subtypes): zero-shot over class prompts and a multinomial linear probe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from domainclip.config.schema import EvaluateConfig
+from domainclip.data.records import Record
+from domainclip.pipeline.tasks.intervals import resampled_interval
+from domainclip.pipeline.tasks.plots import plot_confusion
+
+
+def class_names(records: dict[str, list[Record]]) -> list[str]:
+    """Every class named on any split, sorted (a class absent from the evaluated split still competes)."""
+    return sorted({r.label for rs in records.values() for r in rs if r.label is not None})
+
+
+def zeroshot_class_probabilities(
+    loaded, image_emb: torch.Tensor, classes: Sequence[str], templates: Sequence[str]
+) -> np.ndarray:
+    """(N, C) softmax over the scaled cosine similarity to each class's prompt ensemble (CLIP's zero-shot)."""
+    from domainclip.heads.zeroshot import class_text_embeddings
+
+    class_emb = class_text_embeddings(loaded.encode_text, {c: [c] for c in classes}, list(templates))
+    image = torch.nn.functional.normalize(image_emb.float(), dim=-1)
+    return torch.softmax(loaded.logit_scale * image @ class_emb.T, dim=-1).numpy().astype(np.float64)
+
+
+def _scores(prefix: str, y: np.ndarray, probs: np.ndarray, classes: Sequence[str], plots: Path, n_boot: int) -> dict:
+    from sklearn.metrics import balanced_accuracy_score, confusion_matrix
+
+    pred = probs.argmax(axis=1)
+    out: dict[str, Any] = {
+        f"{prefix}.top1": float((pred == y).mean()),
+        f"{prefix}.balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+    }
+    for key, metric in (
+        ("top1", lambda i: float((pred[i] == y[i]).mean())),
+        ("balanced_accuracy", lambda i: float(balanced_accuracy_score(y[i], pred[i]))),
+    ):
+        out.update(resampled_interval(f"{prefix}.{key}", metric, len(y), n_boot))
+    matrix = confusion_matrix(y, pred, labels=list(range(len(classes))))
+    plot_confusion(matrix, classes, prefix.replace("_", " "), plots / f"confusion_{prefix}.png")
+    return out
+
+
+def multiclass_metrics(
+    loaded,
+    image_emb: dict[str, torch.Tensor],
+    records: dict[str, list[Record]],
+    eval_split: str,
+    templates: Sequence[str],
+    plots: Path,
+    cfg: EvaluateConfig,
+) -> dict[str, Any]:
+    classes = class_names(records)
+    index = {c: k for k, c in enumerate(classes)}
+    test = [(i, index[r.label]) for i, r in enumerate(records[eval_split]) if r.label is not None]
+    if len(classes) < 2 or not test:
+        return {}
+    rows, y = (np.array(v) for v in zip(*test))
+    metrics: dict[str, Any] = {"classes.n": len(classes)}
+    if cfg.zeroshot:
+        probs = zeroshot_class_probabilities(loaded, image_emb[eval_split][rows], classes, templates)
+        metrics.update(_scores("zeroshot", y, probs, classes, plots, cfg.bootstrap))
+    train = [(i, index[r.label]) for i, r in enumerate(records.get("train", [])) if r.label is not None]
+    if cfg.linear_probe and "train" in image_emb and len({c for _, c in train}) >= 2:
+        from domainclip.heads.classification import LinearProbe
+
+        train_rows, train_y = (np.array(v) for v in zip(*train))
+        probe = LinearProbe().fit(image_emb["train"].numpy()[train_rows], train_y)
+        probs = np.zeros((len(rows), len(classes)))
+        probs[:, probe.classes_.astype(int)] = probe.predict_proba(image_emb[eval_split].numpy()[rows])
+        metrics.update(_scores("linear_probe", y, probs, classes, plots, cfg.bootstrap))
+    return metrics

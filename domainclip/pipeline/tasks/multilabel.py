@@ -1,0 +1,113 @@
+"""Multi-label findings / attributes: zero-shot from prompt pairs and a linear probe per finding, as ROC AUCs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from domainclip.config.schema import EvaluateConfig
+from domainclip.data.labels import Findings
+from domainclip.pipeline.tasks.intervals import mean_auc_interval
+from domainclip.pipeline.tasks.plots import plot_roc, slug
+
+
+def zeroshot_probabilities(
+    loaded,
+    image_emb: torch.Tensor,
+    findings: list[str],
+    prompts: dict[str, list[str]],
+    templates: list[tuple[str, str]],
+) -> np.ndarray:
+    """(N, K) probability of each finding: softmax over the positive / negative prompt ensembles
+    (templates x the finding's prompt terms; a finding not in ``prompts`` is prompted by its name)."""
+    from domainclip.heads.zeroshot import binary_zeroshot_probs, class_text_embeddings
+
+    classes = {f: prompts.get(f, [f]) for f in findings}
+    pos = class_text_embeddings(loaded.encode_text, classes, [t[0] for t in templates])
+    neg = class_text_embeddings(loaded.encode_text, classes, [t[1] for t in templates])
+    probs = binary_zeroshot_probs(image_emb, pos, neg, loaded.logit_scale)
+    return np.asarray(torch.as_tensor(probs).detach().cpu(), dtype=np.float64)
+
+
+def auc_metrics(
+    prefix: str, probs: np.ndarray, labels: np.ndarray, names: list[str], plots: Path | None
+) -> dict[str, Any]:
+    """``{prefix}.auc.<finding>`` and ``{prefix}.auc_mean``; findings whose labels are constant on this split
+    (or missing from ``probs``, NaN column) are skipped and listed in ``{prefix}.skipped_constant_labels``."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    out: dict[str, Any] = {}
+    skipped = []
+    for k, name in enumerate(names):
+        known = ~np.isnan(labels[:, k]) & ~np.isnan(probs[:, k])
+        y = labels[known, k]
+        if len(np.unique(y)) < 2:
+            skipped.append(name)
+            continue
+        auc = float(roc_auc_score(y, probs[known, k]))
+        out[f"{prefix}.auc.{name}"] = auc
+        if plots is not None:
+            fpr, tpr, _ = roc_curve(y, probs[known, k])
+            plot_roc(fpr, tpr, auc, f"{prefix.replace('_', ' ')}: {name}", plots / f"roc_{slug(name)}.png")
+    aucs = [v for k, v in out.items() if k.startswith(f"{prefix}.auc.")]
+    out[f"{prefix}.auc_mean"] = float(np.mean(aucs)) if aucs else float("nan")
+    out[f"{prefix}.skipped_constant_labels"] = skipped
+    return out
+
+
+def linear_probe_probabilities(
+    train_emb: np.ndarray, train_labels: np.ndarray, test_emb: np.ndarray, seed: int = 0
+) -> np.ndarray:
+    """(n_test, K) probabilities of a logistic-regression probe per finding on frozen image embeddings.
+
+    Why: zero-shot AUC mixes what the image tower saw with how the text tower words it; the probe,
+    fitted on the training split's embeddings and labels, measures the image side alone (the
+    linear-probe protocol of CLIP, CT-CLIP and Merlin). A finding whose training labels are constant or
+    too rare for cross-validation gets a NaN column (skipped in the AUCs).
+    """
+    from domainclip.heads.classification import LinearProbe
+
+    out = np.full((len(test_emb), train_labels.shape[1]), np.nan)
+    for k in range(train_labels.shape[1]):
+        known = ~np.isnan(train_labels[:, k])
+        y = train_labels[known, k]
+        if len(np.unique(y)) < 2 or np.bincount(y.astype(int)).min() < 2:
+            continue
+        probe = LinearProbe(seed=seed).fit(train_emb[known], y.astype(int))
+        out[:, k] = probe.predict_proba(test_emb)[:, list(probe.classes_).index(1)]
+    return out
+
+
+def _family(prefix: str, probs: np.ndarray, findings: Findings, plots: Path, n_boot: int) -> dict[str, Any]:
+    labels = findings.labels_for_eval()
+    out = auc_metrics(prefix, probs, labels, findings.names, plots)
+    out.update(mean_auc_interval(f"{prefix}.auc_mean", labels, probs, n_boot))
+    out[f"{prefix}.label_source"] = findings.label_source()
+    return out
+
+
+def multilabel_metrics(
+    loaded,
+    image_emb: dict[str, torch.Tensor],
+    findings: dict[str, Findings],
+    eval_split: str,
+    plots: Path,
+    cfg: EvaluateConfig,
+) -> dict[str, Any]:
+    """Zero-shot and linear-probe AUCs per finding on ``eval_split``, with the label source and the mean's CI."""
+    test = findings[eval_split]
+    metrics: dict[str, Any] = {}
+    if cfg.zeroshot:
+        probs = zeroshot_probabilities(loaded, image_emb[eval_split], test.names, test.prompts, test.templates)
+        metrics.update(_family("zeroshot", probs, test, plots, cfg.bootstrap))
+    if cfg.linear_probe and "train" in image_emb:
+        probe_dir = plots / "linear_probe"
+        probe_dir.mkdir(exist_ok=True)
+        probs = linear_probe_probabilities(
+            image_emb["train"].numpy(), findings["train"].labels_for_eval(), image_emb[eval_split].numpy()
+        )
+        metrics.update(_family("linear_probe", probs, test, probe_dir, cfg.bootstrap))
+    return metrics

@@ -1,0 +1,138 @@
+"""What a domain plug-in and an image tower promise the domain-agnostic core.
+
+Bottom floor: protocols and the data types they speak in, nothing else. Every floor above (data, models,
+pipeline, the CLI) depends on these and never on a concrete domain; a domain is resolved by name through
+:mod:`domainclip.registry`. ``docs/architecture.md`` walks through implementing one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import torch
+from pydantic import BaseModel
+
+from domainclip.data.labels import Findings
+from domainclip.data.records import Record
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
+
+# A layout finds a dataset's records: (records, problem lines naming the file/row and what is wrong).
+# Problems are reported with every other bad row and skipped under ``data.skip_bad_rows``.
+Layout = Callable[[Any], tuple[list[Record], list[str]]]
+Augmentation = Callable[[torch.Tensor], torch.Tensor]
+
+
+class Preprocessor(Protocol):
+    """Turns one image file (or folder) into the tensor the encoder sees.
+
+    Its ``config`` is JSON-serialisable and saved in the model directory; the same config rebuilds the same
+    preprocessor at inference ("what trains is served").
+    """
+
+    config: dict[str, Any]
+
+    def __call__(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> torch.Tensor: ...
+
+    def checked(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> torch.Tensor:
+        """``__call__`` that first rejects (``DomainClipError``) what ``Domain.check_image`` would, decoding the
+        file once for both; ``run`` checks and fills the cache in one pass with it."""
+        ...
+
+
+class TextSampler(Protocol):
+    """Chooses the text that stands in for a record at one alignment step.
+
+    Returns the text and, when it states less than the record's whole label vector (a sentence cut from a
+    report), the (K,) vector it states with NaN for what it leaves unsaid; None means "the record's vector".
+    Randomness must come from torch's global RNG, which the engine seeds and checkpoints. ``carries_findings``
+    says whether the sampled texts carry their own vectors (then the soft-label loss gets ``text_findings``).
+    """
+
+    carries_findings: bool
+
+    def __call__(self, index: int) -> tuple[str, torch.Tensor | None]: ...
+
+
+@runtime_checkable
+class ImageTower(Protocol):
+    """Stage 2's image encoder: ``(B, C, *S)`` (or a bag) -> ``(B, hidden_size)``.
+
+    ``tower_type`` is its name in :mod:`domainclip.registry`; ``type(tower)(**tower.config())`` rebuilds it
+    (the model directory stores both).
+    """
+
+    tower_type: str
+    hidden_size: int
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+    def config(self) -> dict[str, Any]: ...
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None: ...
+
+    def no_weight_decay(self) -> set[str]: ...
+
+
+@runtime_checkable
+class MaskableEncoder(ImageTower, Protocol):
+    """An image tower an MAE can pretrain: patch tokens it can run on a visible subset of."""
+
+    in_channels: int
+    patch_size: tuple[int, ...]
+    grid: tuple[int, ...]
+
+    @property
+    def num_patches(self) -> int: ...
+
+    def forward_tokens(self, images: torch.Tensor, visible_ids: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+class Domain(Protocol):
+    """Everything that differs between CT, slides and satellites; the core never asks for a domain's name.
+
+    ``stages`` is the domain's stage list (names of :mod:`domainclip.pipeline.stages` runners, in order).
+    ``check_fills_cache``: whether the data check of ``run`` preprocesses each image into the cache in the
+    same decode (cheap where decoding is the check, as for CT volumes) or only opens it (a slide).
+    """
+
+    name: str
+    stages: tuple[str, ...]
+    check_fills_cache: bool
+
+    def input_shape(self, preprocess: BaseModel) -> tuple[int, tuple[int, ...]]:
+        """(channels, spatial size) of a preprocessed image under ``preprocess``."""
+        ...
+
+    def build_preprocessor(self, config: BaseModel | Mapping[str, Any]) -> Preprocessor: ...
+
+    def layouts(self) -> dict[str, Layout]: ...
+
+    def write_demo(self, out: Path, n: int, seed: int) -> Path:
+        """Write demo data under ``out``; return the manifest path."""
+        ...
+
+    def default_vocabulary(self) -> Path: ...
+
+    def discover_images(self, folder: Path) -> list[Path]:
+        """Images (files or series folders) under ``folder``, for inference on a plain folder."""
+        ...
+
+    def check_image(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> str | None:
+        """Why ``path`` is unusable, or None. Used by ``validate-data``."""
+        ...
+
+    def findings(self, recipe: Any, records: Sequence[Record]) -> Findings:
+        """Label vectors for soft targets and evaluation: silver from the texts, ground truth from the data."""
+        ...
+
+    def text_sampler(self, recipe: Any, records: Sequence[Record], findings: Findings) -> TextSampler: ...
+
+    def augmentation(self, recipe: Any) -> Augmentation | None: ...
+
+    def stage_dataset(self, stage: str, records: Sequence[Record], images: Dataset) -> Dataset:
+        """The dataset stage ``stage`` trains on, given the cached dataset of preprocessed images."""
+        ...

@@ -1,0 +1,66 @@
+"""Finding vectors of a dataset's records: silver from their texts (the report structurer), truth from the data.
+
+Domains whose texts are free-text reports or captions build their label vectors here; the core never reads
+texts itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from domainclip.config.schema import Recipe
+from domainclip.data.labels import Findings
+from domainclip.data.records import Record
+from domainclip.errors import RecipeError
+from domainclip.reports.structurer import ReportStructurer
+from domainclip.reports.vocabulary import Vocabulary
+
+
+def vocabulary_columns(path: Path, findings: Sequence[str] | None = None) -> tuple[Vocabulary, list[int]]:
+    """The vocabulary at ``path`` and the columns of ``findings`` in it (all, in order, if None).
+
+    Reports are always read with the whole vocabulary and the columns picked afterwards, so a finding's value
+    does not depend on which others the recipe keeps.
+    """
+    vocab = Vocabulary.load(path)
+    names = list(vocab.names)
+    if findings:
+        unknown = sorted(set(findings) - set(names))
+        if unknown:
+            raise RecipeError(f"data.findings: {unknown} not in the vocabulary {path}")
+    return vocab, [names.index(n) for n in (findings or names)]
+
+
+def report_findings(
+    records: Sequence[Record],
+    vocab: Vocabulary,
+    keep: Sequence[int],
+    templates: Sequence[tuple[str, str]] | None = None,
+) -> Findings:
+    """Silver vectors from each record's texts, ground truth from its ``findings``, in the ``keep`` columns."""
+    structurer = ReportStructurer(vocab)
+    silver, _ = structurer.structure_many((r.id, r.report) for r in records)
+    names = list(vocab.names)
+    truth = np.full((len(records), len(names)), np.nan, dtype=np.float32)
+    for i, record in enumerate(records):
+        for j, name in enumerate(names):
+            value = record.findings.get(name)
+            if value is not None:
+                truth[i, j] = value
+    return Findings(
+        names=[names[k] for k in keep],
+        templates=[tuple(t) for t in (templates or vocab.templates)],
+        prompts={vocab.findings[k].name: vocab.findings[k].zeroshot_terms for k in keep},
+        silver=silver[:, keep].astype(np.float32),
+        truth=truth[:, keep],
+    )
+
+
+def recipe_findings(recipe: Recipe, default_vocabulary: Path, records: Sequence[Record]) -> Findings:
+    """:func:`report_findings` with the recipe's vocabulary (``data.vocabulary``, else the domain's default),
+    its ``data.findings`` columns and its zero-shot ``evaluate.templates``: a text domain's ``Domain.findings``."""
+    vocab, keep = vocabulary_columns(recipe.data.vocabulary or default_vocabulary, recipe.data.findings)
+    return report_findings(records, vocab, keep, recipe.evaluate.templates)

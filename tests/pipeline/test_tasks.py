@@ -1,0 +1,113 @@
+"""Evaluation by task: multi-class zero-shot and probe, many-to-many retrieval, regression, label sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from domainclip.config.schema import EvaluateConfig
+from domainclip.data.labels import Findings
+from domainclip.data.records import Record
+from domainclip.pipeline.tasks.multiclass import multiclass_metrics
+from domainclip.pipeline.tasks.regression import regression_metrics_for
+from domainclip.pipeline.tasks.retrieval import retrieval_metrics_for, retrieval_positives, texts_and_owners
+
+CLASSES = ["forest", "harbour", "river"]
+
+
+class KeywordModel:
+    """Stands in for a loaded model: a text is embedded by which class name it mentions."""
+
+    logit_scale = 20.0
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        rows = [[float(c in t) for c in CLASSES] for t in texts]
+        return F.normalize(torch.tensor(rows) + 1e-3, dim=-1)
+
+
+def records(split: str, n: int) -> list[Record]:
+    return [
+        Record(
+            id=f"{split}{i}",
+            patient_id=f"{split}{i}",
+            image=Path(f"{i}.tif"),
+            split=split,
+            texts=(f"a {CLASSES[i % 3]} seen from above, tile {i}", f"an aerial image of a {CLASSES[i % 3]}"),
+            label=CLASSES[i % 3],
+            targets={"ndvi": float(i % 3)},
+        )
+        for i in range(n)
+    ]
+
+
+def embeddings(rs: list[Record], noise: float = 0.0, seed: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng(seed)
+    rows = np.eye(3)[[CLASSES.index(r.label) for r in rs]] + noise * rng.normal(size=(len(rs), 3))
+    return F.normalize(torch.tensor(rows, dtype=torch.float32), dim=-1)
+
+
+def test_multiclass_zero_shot_and_probe_score_a_separable_set(tmp_path: Path) -> None:
+    split_records = {"train": records("train", 30), "test": records("test", 12)}
+    emb = {s: embeddings(rs, 0.1, seed=k) for k, (s, rs) in enumerate(split_records.items())}
+    metrics = multiclass_metrics(
+        KeywordModel(), emb, split_records, "test", ["a {finding}."], tmp_path, EvaluateConfig(bootstrap=50)
+    )
+    assert metrics["classes.n"] == 3
+    assert metrics["zeroshot.top1"] == 1.0 and metrics["zeroshot.balanced_accuracy"] == 1.0
+    assert metrics["linear_probe.top1"] == 1.0
+    assert metrics["zeroshot.top1_ci_low"] <= metrics["zeroshot.top1"] <= metrics["zeroshot.top1_ci_high"]
+    assert (tmp_path / "confusion_zeroshot.png").is_file()
+
+
+def test_multiclass_zero_shot_on_random_embeddings_is_near_chance(tmp_path: Path) -> None:
+    split_records = {"test": records("test", 300)}
+    emb = {"test": F.normalize(torch.randn(300, 3, generator=torch.Generator().manual_seed(0)), dim=-1)}
+    metrics = multiclass_metrics(
+        KeywordModel(),
+        emb,
+        split_records,
+        "test",
+        ["a {finding}."],
+        tmp_path,
+        EvaluateConfig(linear_probe=False, bootstrap=0),
+    )
+    assert 0.2 < metrics["zeroshot.balanced_accuracy"] < 0.47
+
+
+def test_several_captions_per_image_are_many_to_many_positives() -> None:
+    rs = records("test", 6)
+    texts, owners = texts_and_owners(rs)
+    assert len(texts) == 12 and owners.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    positives = retrieval_positives(rs, texts, owners)
+    # image 0's positives: its own two captions, and image 3's second caption, which says exactly its second
+    assert positives[0].nonzero().flatten().tolist() == [0, 1, 7]
+    metrics = retrieval_metrics_for(KeywordModel(), embeddings(rs), rs, n_boot=20)
+    assert metrics["retrieval.n_texts"] == 12
+    # each image has the same class as images i +- 3: recall@1 is a 1-in-2 tie-broken pessimistically
+    assert metrics["retrieval.image_to_text.R@5"] == 1.0 and 0.0 <= metrics["retrieval.mean_recall"] <= 1.0
+    assert "retrieval.mean_recall_ci_low" in metrics
+
+
+def test_regression_recovers_a_target_the_embeddings_encode(tmp_path: Path) -> None:
+    split_records = {"train": records("train", 60), "valid": records("valid", 12), "test": records("test", 24)}
+    emb = {s: embeddings(rs, 0.05, seed=k) for k, (s, rs) in enumerate(split_records.items())}
+    metrics = regression_metrics_for(emb, split_records, "test", tmp_path, n_boot=20)
+    assert metrics["regression.ndvi.r2"] > 0.8 and metrics["regression.ndvi.rmse"] < 0.4
+    assert (tmp_path / "regression_ndvi.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("truth", "source"),
+    [
+        (np.array([[1.0], [0.0]]), "truth"),
+        (np.array([[np.nan], [np.nan]]), "silver"),
+        (np.array([[1.0], [np.nan]]), "mixed"),
+    ],
+)
+def test_label_source_says_where_the_evaluation_labels_came_from(truth: np.ndarray, source: str) -> None:
+    findings = Findings(["a"], [("{finding}.", "no {finding}.")], {}, np.array([[1.0], [0.0]]), truth)
+    assert findings.label_source() == source

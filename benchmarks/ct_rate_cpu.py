@@ -38,12 +38,12 @@ from scipy.ndimage import zoom
 from domainclip.config.loader import load_recipe
 from domainclip.data.cache import DiskCache
 from domainclip.data.dataset import CachedDataset
-from domainclip.data.records import Record
 from domainclip.data.validate import find_problems
 from domainclip.domains.ct.demo import VOXEL_MM, make_study
 from domainclip.domains.ct.domain import CTDomain
 from domainclip.domains.ct.layouts import CT_RATE_LABELS, PARTS
 from domainclip.domains.ct.preprocess import CTPreprocessor
+from domainclip.records import Record
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ct" / "ct_rate_cpu.yaml"
 INTERCEPT = -1024.0

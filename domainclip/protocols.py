@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import torch
 from pydantic import BaseModel
 
-from domainclip.data.labels import Findings
-from domainclip.data.records import Record
+from domainclip.labels import Findings
+from domainclip.records import Record
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset

@@ -17,9 +17,9 @@ import torch
 from torch.utils.data import Dataset
 
 from domainclip.data.cache import DiskCache, default_cache_root
-from domainclip.data.records import Record
 from domainclip.errors import DataError, DomainClipError
 from domainclip.protocols import Preprocessor
+from domainclip.records import Record
 
 
 class CachedDataset(Dataset):

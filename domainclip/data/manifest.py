@@ -31,9 +31,9 @@ from pathlib import Path
 import pandas as pd
 
 from domainclip.config.schema import DataConfig, ManifestColumnsConfig
-from domainclip.data.records import Record
 from domainclip.data.splits import SPLIT_ALIASES, SPLITS, assign_splits
 from domainclip.errors import DataError, RecipeError
+from domainclip.records import Record
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from domainclip.data.records import Record
+from domainclip.records import Record
 
 SPLITS: tuple[str, str, str] = ("train", "valid", "test")
 # Spellings accepted in a manifest's split column, normalised to SPLITS.

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from domainclip.data.records import Record
+from domainclip.records import Record
 
 
 class RandomTextSampler:

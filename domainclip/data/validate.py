@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from domainclip.data.records import Record
 from domainclip.data.splits import patients_in_several_splits
 from domainclip.protocols import Domain
+from domainclip.records import Record
 
 
 def problem_line(record: Record, reason: str) -> str:

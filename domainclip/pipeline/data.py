@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 from domainclip.config.schema import Recipe
-from domainclip.data.records import Record
 from domainclip.errors import DataError, RecipeError
 from domainclip.protocols import Domain
+from domainclip.records import Record
 from domainclip.registry import get_domain
 
 log = logging.getLogger(__name__)

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from domainclip.config.schema import EvaluateConfig
-from domainclip.data.labels import Findings
-from domainclip.data.records import Record
+from domainclip.labels import Findings
 from domainclip.pipeline.tasks.multiclass import multiclass_metrics
 from domainclip.pipeline.tasks.multilabel import multilabel_metrics
 from domainclip.pipeline.tasks.regression import regression_metrics_for, target_names
 from domainclip.pipeline.tasks.retrieval import retrieval_metrics_for
 from domainclip.pipeline.tasks.survival import survival_task
+from domainclip.records import Record
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from domainclip.data.records import Record
 from domainclip.errors import DataError
 from domainclip.protocols import Domain
+from domainclip.records import Record
 from domainclip.registry import get_domain
 
 

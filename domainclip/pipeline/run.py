@@ -18,12 +18,12 @@ import torch
 from torch.utils.data import Subset
 
 from domainclip.config.schema import Recipe
-from domainclip.data.labels import Findings
-from domainclip.data.records import Record, split_indices
 from domainclip.data.splits import SPLITS
 from domainclip.errors import DataError, RecipeError
+from domainclip.labels import Findings
 from domainclip.pipeline.data import checked_records, vocabulary_path, write_skipped_rows
 from domainclip.pipeline.run_folder import RunFolder
+from domainclip.records import Record, split_indices
 from domainclip.registry import get_domain
 
 log = logging.getLogger(__name__)

@@ -19,11 +19,11 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from domainclip.config.schema import Recipe
-from domainclip.data.labels import Findings
-from domainclip.data.records import Record, group_ids
 from domainclip.engine.trainer import Trainer
 from domainclip.errors import RecipeError
+from domainclip.labels import Findings
 from domainclip.protocols import Augmentation, Domain, ImageTower, TextSampler
+from domainclip.records import Record, group_ids
 
 log = logging.getLogger(__name__)
 

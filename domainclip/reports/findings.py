@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from domainclip.config.schema import Recipe
-from domainclip.data.labels import Findings
-from domainclip.data.records import Record
 from domainclip.errors import RecipeError
+from domainclip.labels import Findings
+from domainclip.records import Record
 from domainclip.reports.structurer import ReportStructurer
 from domainclip.reports.vocabulary import Vocabulary
 

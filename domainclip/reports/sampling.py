@@ -22,7 +22,7 @@ import torch
 from pydantic import Field
 
 from domainclip.config.schema import Strict
-from domainclip.data.records import Record
+from domainclip.records import Record
 from domainclip.reports.structurer import ReportStructurer
 from domainclip.reports.vocabulary import Vocabulary
 

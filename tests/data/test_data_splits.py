@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from domainclip.data.records import Record
 from domainclip.data.splits import (
     assign_splits,
     carve_validation,
     patients_in_several_splits,
     split_patients,
 )
+from domainclip.records import Record
 
 
 def records_of(patients: list[str]) -> list[Record]:

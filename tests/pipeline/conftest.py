@@ -12,31 +12,11 @@ REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"
 sys.path.insert(0, str(REPO / "tests" / "domains" / "ct"))
 
-# Shrinks any CT recipe to a model that runs one step in about a second on one CPU thread.
-TINY = [
-    "preprocess.size=[32,32,32]",
-    "preprocess.spacing=[12.0,12.0,12.0]",
-    "model.embed_dim=16",
-    "model.image.patch_size=[16,16,16]",
-    "model.image.hidden_size=24",
-    "model.image.depth=1",
-    "model.image.heads=2",
-    "model.image.decoder_hidden_size=24",
-    "model.image.decoder_depth=1",
-    "model.image.decoder_heads=2",
-    "model.text.hidden_size=16",
-    "model.text.depth=1",
-    "model.text.heads=2",
-    "model.text.vocab_size=300",
-    "model.text.max_length=96",
-    "stages.mae.steps=1",
-    "stages.mae.batch_size=4",
-    "stages.align.steps=2",
-    "stages.align.batch_size=4",
-    "stages.mae.checkpoint_every=0",
-    "stages.align.checkpoint_every=0",
-    "train.threads=1",
-]
+sys.path.insert(0, str(REPO / "tests" / "conf"))
+from overrides import tiny_overrides
+
+# Shrinks any CT recipe to a model that runs one step in about a second on one CPU thread (tests/conf/ct.yaml).
+TINY = tiny_overrides("ct")
 
 
 @pytest.fixture(autouse=True)

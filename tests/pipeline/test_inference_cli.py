@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import torch
 from conftest import RECIPES, TINY
 from safetensors import safe_open
 from typer.testing import CliRunner
@@ -153,3 +154,47 @@ def test_embed_rejects_unknown_suffix_and_missing_index(trained_run: Path, demo_
         ],
     )
     assert "file not found" in str(result.exception)
+
+
+def test_embed_through_a_recipe_layout_applies_its_reader_hints(
+    trained_run: Path, fake_ct_rate: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """CT-RATE keeps slope/intercept in its metadata CSV: embedding through the recipe's layout reads HU, as
+    training did; the same files as a plain folder are stored values (shifted by the intercept)."""
+    from safetensors.torch import load_file
+
+    from domainclip.config import load_recipe
+    from domainclip.data.dataset import image_dataset
+    from domainclip.models.model_dir import load_model
+    from domainclip.pipeline.data import load_records
+    from domainclip.registry import get_domain
+
+    recipe_args = ["--recipe", str(RECIPES / "ct" / "ct_rate_cpu.yaml"), "--split", "test"]
+    recipe_args += ["--set", f"data.root={fake_ct_rate}", "--set", f"data.cache_dir={cache_dir}"]
+    out = tmp_path / "test.safetensors"
+    result = invoke("embed", "--model", str(trained_run / "model"), *recipe_args, "--out", str(out), "--no-text")
+    assert result.exit_code == 0, result.output
+    with safe_open(str(out), framework="pt") as fh:
+        ids = fh.metadata()["ids"].split("\n")
+    recipe = load_recipe(RECIPES / "ct" / "ct_rate_cpu.yaml", [f"data.root={fake_ct_rate}"])
+    records = [r for r in load_records(recipe, check=False)[0] if r.split == "test"]
+    assert ids == [r.id for r in records] and all(r.image_meta for r in records)
+    loaded = load_model(trained_run / "model")
+    dataset = image_dataset(records, get_domain("ct").build_preprocessor(loaded.preprocess_config), cache_dir)
+    expected = loaded.encode_image(torch.stack([dataset[i]["image"] for i in range(len(dataset))]))
+    torch.testing.assert_close(load_file(str(out))["image"], expected)
+    folder = tmp_path / "folder.safetensors"
+    paths = {r.image.parent.parent.parent for r in records}
+    assert len(paths) == 1
+    result = invoke("embed", "--model", str(trained_run / "model"), "--images", str(paths.pop()), "--out", str(folder))
+    assert result.exit_code == 0, result.output
+    assert not torch.allclose(load_file(str(folder))["image"], expected, atol=1e-3)  # no hints: not HU
+
+
+def test_inference_needs_exactly_one_source(trained_run: Path, demo_dir: Path, tmp_path: Path) -> None:
+    import pytest
+
+    from domainclip.errors import DataError
+
+    with pytest.raises(DataError, match="exactly one of --manifest CSV, --images FOLDER or --recipe YAML"):
+        invoke("embed", "--model", str(trained_run / "model"), "--out", str(tmp_path / "e.safetensors"))

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import RECIPES, TINY
+from conftest import RECIPES, REPO, TINY
+from overrides import tiny_overrides
 
 from domainclip.config import load_recipe
+from domainclip.config.bundled import list_bundled
+from domainclip.config.loader import load_raw
 from domainclip.pipeline.run import run_recipe
 
 CONTRACT_KEYS = [
@@ -73,21 +77,18 @@ def test_quickstart_one_step(tmp_path: Path, demo_dir: Path, cache_dir: Path) ->
     assert stages == {"mae", "align"}
 
 
-@pytest.mark.parametrize("name", ["ct_rate.yaml", "ct_rate_cpu.yaml"])
-def test_ct_rate_recipes_one_step(name: str, tmp_path: Path, fake_ct_rate: Path, cache_dir: Path) -> None:
-    recipe = load_recipe(
-        RECIPES / "ct" / name,
-        TINY
-        + [
-            f"data.root={fake_ct_rate}",
-            f"data.cache_dir={cache_dir}",
-            f"output.dir={tmp_path / 'run'}",
-            "stages.mae.batch_size=2",
-            "stages.align.batch_size=2",
-            "data.num_workers=0",
-            "train.activation_checkpointing=false",
-            "evaluate.survival=false",
-        ],
+BUNDLED = [path for path, _ in list_bundled()]
+
+
+@pytest.mark.parametrize("relative", BUNDLED, ids=[Path(p).stem for p in BUNDLED])
+def test_every_bundled_recipe_runs_one_step(relative: str, request, tmp_path: Path, cache_dir: Path) -> None:
+    """Each bundled recipe, shrunk by its domain's tests/conf/<domain>.yaml, on the tiny data of its layout."""
+    raw = load_raw(REPO / relative)
+    overrides = tiny_overrides(raw["domain"], raw["data"]["layout"], request.getfixturevalue)
+    run_recipe(
+        load_recipe(REPO / relative, [*overrides, f"data.cache_dir={cache_dir}", f"output.dir={tmp_path / 'run'}"])
     )
-    run_recipe(recipe)
-    check_run_folder(tmp_path / "run")
+    metrics = check_run_folder(tmp_path / "run")
+    for key in CONTRACT_KEYS:
+        assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), key
+    assert metrics["zeroshot.label_source"] in ("truth", "silver", "mixed")

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from domainclip.data.augment import SpatialAugment, SpatialAugmentConfig
-from domainclip.data.records import Record, group_ids
 from domainclip.data.text_sampling import RandomTextSampler
 from domainclip.errors import RecipeError
 from domainclip.pipeline.stages import AlignCollate, StageContext, run_stages
+from domainclip.records import Record, group_ids
 
 REPORT = "No pleural effusion. A 3 cm renal mass is seen. The liver is normal."
 

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from domainclip.config.schema import EvaluateConfig
-from domainclip.data.labels import Findings
-from domainclip.data.records import Record
+from domainclip.labels import Findings
 from domainclip.pipeline.tasks.multiclass import multiclass_metrics
 from domainclip.pipeline.tasks.regression import regression_metrics_for
 from domainclip.pipeline.tasks.retrieval import retrieval_metrics_for, retrieval_positives, texts_and_owners
+from domainclip.records import Record
 
 CLASSES = ["forest", "harbour", "river"]
 

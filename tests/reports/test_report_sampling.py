@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from domainclip.data.records import Record
 from domainclip.domains.ct.domain import CTDomain
+from domainclip.records import Record
 from domainclip.reports.findings import vocabulary_columns
 from domainclip.reports.sampling import (
     ReportSamplingConfig,

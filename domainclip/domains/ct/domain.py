@@ -9,16 +9,16 @@ from typing import Any
 from domainclip.config.schema import DataConfig, Recipe
 from domainclip.data.augment import SpatialAugment
 from domainclip.data.cache import demo_folder
-from domainclip.data.labels import Findings
 from domainclip.data.manifest import manifest_layout, read_manifest
-from domainclip.data.records import Record
 from domainclip.domains.ct.config import CTPreprocessConfig
 from domainclip.domains.ct.demo import DEMO_VERSION, ensure_demo, write_demo
 from domainclip.domains.ct.layouts import ct_rate_records
 from domainclip.domains.ct.preprocess import CTPreprocessor
 from domainclip.domains.ct.readers import discover_ct_images, read_ct, volume_problem
 from domainclip.errors import DomainClipError, RecipeError
+from domainclip.labels import Findings
 from domainclip.protocols import Augmentation, Layout, TextSampler
+from domainclip.records import Record
 from domainclip.reports.findings import recipe_findings, vocabulary_columns
 from domainclip.reports.sampling import ReportSentenceSampler
 

@@ -36,9 +36,9 @@ from typing import Any
 
 import pandas as pd
 
-from domainclip.data.records import Record
 from domainclip.data.splits import carve_validation
 from domainclip.errors import DataError
+from domainclip.records import Record
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 
 from domainclip.config.schema import EvaluateConfig
-from domainclip.data.records import Record
 from domainclip.pipeline.tasks.intervals import resampled_interval
 from domainclip.pipeline.tasks.plots import plot_confusion
+from domainclip.records import Record
 
 
 def class_names(records: dict[str, list[Record]]) -> list[str]:

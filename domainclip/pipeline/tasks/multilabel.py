@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from domainclip.config.schema import EvaluateConfig
-from domainclip.data.labels import Findings
+from domainclip.labels import Findings
 from domainclip.pipeline.tasks.intervals import mean_auc_interval
 from domainclip.pipeline.tasks.plots import plot_roc, slug
 

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from domainclip.data.records import Record
 from domainclip.pipeline.tasks.intervals import resampled_interval
 from domainclip.pipeline.tasks.plots import plot_scatter, slug
+from domainclip.records import Record
 
 
 def target_names(records: dict[str, list[Record]]) -> list[str]:

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from domainclip.data.records import Record, group_ids
 from domainclip.pipeline.tasks.intervals import interval_keys
+from domainclip.records import Record, group_ids
 
 
 def texts_and_owners(records: Sequence[Record]) -> tuple[list[str], torch.Tensor]:

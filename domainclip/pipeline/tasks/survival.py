@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from domainclip.data.labels import Findings
-from domainclip.data.records import Record
+from domainclip.labels import Findings
+from domainclip.records import Record
 
 SPLIT_ROLES = ("train", "valid", "test")
 

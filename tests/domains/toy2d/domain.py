@@ -20,12 +20,12 @@ from toy2d.data import write_toy2d
 from domainclip.config.schema import DataConfig, Recipe
 from domainclip.data.augment import SpatialAugment
 from domainclip.data.cache import demo_folder
-from domainclip.data.labels import Findings
 from domainclip.data.manifest import manifest_layout, read_manifest
-from domainclip.data.records import Record
 from domainclip.data.text_sampling import RandomTextSampler
 from domainclip.errors import DataError, RecipeError
+from domainclip.labels import Findings
 from domainclip.protocols import Augmentation, Layout, TextSampler
+from domainclip.records import Record
 from domainclip.reports.findings import recipe_findings
 
 DEMO_VERSION = 1  # names the default demo folder; bump when write_toy2d's output changes

@@ -49,7 +49,7 @@ class ManifestColumnsConfig(Strict):
 
 class DataConfig(Strict):
     layout: str = Field(
-        "demo", description="contract: how samples are found: demo, manifest, or a layout of the domain (ct: ct-rate)"
+        "demo", description="contract: how samples are found: demo, manifest, or one of the domain's own layouts"
     )
     root: Path | None = Field(None, description="contract: dataset root for a layout")
     manifest: Path | None = Field(None, description="contract: CSV manifest for layout 'manifest'")

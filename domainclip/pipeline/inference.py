@@ -72,12 +72,18 @@ class ImageSource:
         return records, recipe.data.cache_dir
 
 
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+
+
 def _image_id(path: Path, root: Path) -> str:
-    rel = path.relative_to(root).as_posix() if path != root else path.name
-    for suffix in (".nii.gz", ".nii", ".dcm", ".tif", ".tiff", ".png", ".jpg", ".jpeg"):
-        if rel.endswith(suffix):
-            return rel[: -len(suffix)]
-    return rel
+    """The image's path under ``root`` without its file type (``a/b.nii.gz`` -> ``a/b``); folders keep their name."""
+    rel = path.relative_to(root) if path != root else Path(path.name)
+    if path.is_dir() or not rel.suffix:
+        return rel.as_posix()
+    stem = rel.with_suffix("")
+    if rel.suffix.lower() in COMPRESSION_SUFFIXES and stem.suffix:
+        stem = stem.with_suffix("")
+    return stem.as_posix()
 
 
 def _embed_inputs(model_dir: Path, source: ImageSource, batch_size: int):

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fixtures import one_thread  # noqa: F401 - autouse: one torch thread per test
 from model_factories import REPORTS
 
 from domainclip.models.text import TextTower
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded, and the test machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

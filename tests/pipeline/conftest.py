@@ -6,25 +6,25 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+from fixtures import one_thread  # noqa: F401 - autouse: one torch thread per test
+from overrides import tiny_overrides
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"
 sys.path.insert(0, str(REPO / "tests" / "domains" / "ct"))
 
-sys.path.insert(0, str(REPO / "tests" / "conf"))
-from overrides import tiny_overrides
-
 # Shrinks any CT recipe to a model that runs one step in about a second on one CPU thread (tests/conf/ct.yaml).
 TINY = tiny_overrides("ct")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def tiny_quickstart(demo_dir: Path, cache_dir: Path, out: Path, *extra: str):
+    """The CT quickstart recipe, tiny, on the session's demo data, writing to ``out``."""
+    from domainclip.config import load_recipe
+
+    data = tiny_overrides("ct", "demo", {"demo_dir": demo_dir}.__getitem__)
+    return load_recipe(
+        RECIPES / "ct" / "quickstart.yaml", [*data, f"data.cache_dir={cache_dir}", f"output.dir={out}", *extra]
+    )
 
 
 @pytest.fixture(scope="session")
@@ -54,20 +54,9 @@ def fake_ct_rate(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, demo_dir: Path, cache_dir: Path) -> Path:
     """A tiny quickstart run folder (model directory, metrics) shared by the inference tests."""
-    from domainclip.config import load_recipe
     from domainclip.pipeline.run import run_recipe
 
     run = tmp_path_factory.mktemp("trained") / "run"
-    recipe = load_recipe(
-        RECIPES / "ct" / "quickstart.yaml",
-        TINY
-        + [
-            f"data.demo.dir={demo_dir}",
-            "data.demo.n=20",
-            "data.demo.seed=3",
-            f"data.cache_dir={cache_dir}",
-            f"output.dir={run}",
-        ],
-    )
+    recipe = tiny_quickstart(demo_dir, cache_dir, run)
     run_recipe(recipe)
     return run

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import RECIPES, TINY
+from conftest import RECIPES, TINY, tiny_quickstart
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -77,17 +77,7 @@ def test_existing_run_is_never_overwritten(trained_run: Path, tmp_path: Path, de
     copy = tmp_path / "run"
     shutil.copytree(trained_run, copy)
     before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
-    recipe = load_recipe(
-        RECIPES / "ct" / "quickstart.yaml",
-        TINY
-        + [
-            f"data.demo.dir={demo_dir}",
-            "data.demo.n=20",
-            "data.demo.seed=3",
-            f"data.cache_dir={cache_dir}",
-            f"output.dir={copy}",
-        ],
-    )
+    recipe = tiny_quickstart(demo_dir, cache_dir, copy)
     with pytest.raises(DomainClipError, match="already holds a run; pass --resume"):
         run_recipe(recipe)
     assert before == {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
@@ -99,17 +89,7 @@ def test_resume_of_a_finished_run_keeps_its_weights(
     copy = tmp_path / "run"
     shutil.copytree(trained_run, copy)
     weights = load_file(copy / "model" / "model.safetensors")
-    recipe = load_recipe(
-        RECIPES / "ct" / "quickstart.yaml",
-        TINY
-        + [
-            f"data.demo.dir={demo_dir}",
-            "data.demo.n=20",
-            "data.demo.seed=3",
-            f"data.cache_dir={cache_dir}",
-            f"output.dir={copy}",
-        ],
-    )
+    recipe = tiny_quickstart(demo_dir, cache_dir, copy)
     run_recipe(recipe, resume=True)
     resumed = load_file(copy / "model" / "model.safetensors")
     assert resumed.keys() == weights.keys()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import RECIPES, REPO, TINY
+from conftest import REPO, tiny_quickstart
 from overrides import tiny_overrides
 
 from domainclip.config import load_recipe
@@ -52,17 +52,7 @@ def check_run_folder(run: Path) -> dict:
 
 
 def test_quickstart_one_step(tmp_path: Path, demo_dir: Path, cache_dir: Path) -> None:
-    recipe = load_recipe(
-        RECIPES / "ct" / "quickstart.yaml",
-        TINY
-        + [
-            f"data.demo.dir={demo_dir}",
-            "data.demo.n=20",
-            "data.demo.seed=3",
-            f"data.cache_dir={cache_dir}",
-            f"output.dir={tmp_path / 'run'}",
-        ],
-    )
+    recipe = tiny_quickstart(demo_dir, cache_dir, tmp_path / "run")
     run_recipe(recipe)
     metrics = check_run_folder(tmp_path / "run")
     aucs = [k for k in metrics if k.startswith("zeroshot.auc.")]

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+from fixtures import one_thread  # noqa: F401 - autouse: one torch thread per test
 
 HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:
@@ -29,14 +29,6 @@ def toy2d_registered():
     register_domain("toy2d", DomainEntry(plugin=PLUGIN, sections=SECTIONS))
     yield "toy2d"
     unregister_domain("toy2d")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

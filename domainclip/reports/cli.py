@@ -16,7 +16,9 @@ def extract_findings_command(
             help="CSV with an id column and report text column(s), e.g. a generic manifest",
         ),
     ],
-    vocabulary: Annotated[str, typer.Option("--vocabulary", help="vocabulary YAML, or a bundled one: ct, ct-rate")],
+    vocabulary: Annotated[
+        str, typer.Option("--vocabulary", help="vocabulary YAML, or a bundled one: ct, ct-rate, pathology, satellite")
+    ],
     out: Annotated[Path, typer.Option("--out", help="output CSV: id, one column per finding")],
     audit: Annotated[
         Path | None,

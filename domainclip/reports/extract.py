@@ -23,11 +23,13 @@ _CT_DIR = Path(__file__).resolve().parents[1] / "domains" / "ct"
 BUNDLED_VOCABULARIES: dict[str, Path] = {
     "ct": _CT_DIR / "vocabulary.yaml",
     "ct-rate": _CT_DIR / "ct_rate_vocabulary.yaml",
+    "pathology": Path(__file__).with_name("vocabularies") / "pathology.yaml",
+    "satellite": Path(__file__).with_name("vocabularies") / "satellite.yaml",
 }
 
 
 def load_vocabulary(spec: str | Path) -> Vocabulary:
-    """A vocabulary from a YAML path or a bundled name (``ct``, ``ct-rate``)."""
+    """A vocabulary from a YAML path or a bundled name (``ct``, ``ct-rate``, ``pathology``, ``satellite``)."""
     path = Path(spec)
     if path.is_file():
         return Vocabulary.load(path)

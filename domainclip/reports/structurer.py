@@ -82,7 +82,9 @@ def _phrase_pattern(phrase: str, plural: bool) -> str:
     """
     words = [re.escape(w) for w in re.split(r"[\s-]+", phrase) if w]
     body = r"[\s-]+".join(words)
-    if plural and phrase[-1:].isalpha():
+    if plural and re.search(r"[^aeiou\W]y$", phrase, re.IGNORECASE):
+        body = body[:-1] + r"(?:y|ies)"  # opacity -> opacities
+    elif plural and phrase[-1:].isalpha():
         body += r"(?:e?s)?"
     return body + (r"(?!\w)" if re.search(r"\w$", phrase) else "")
 

@@ -119,6 +119,17 @@ class _VocabularySpec(_Strict):
             seen.add(key)
         return self
 
+    @model_validator(mode="after")
+    def _terms_name_one_finding(self) -> _VocabularySpec:
+        """A term under two findings would mark both wherever it is read; say which two."""
+        owner: dict[str, str] = {}
+        for finding in self.findings:
+            for term in {t.strip().lower() for t in (finding.name, *finding.synonyms)}:
+                if term in owner and owner[term] != finding.name:
+                    raise ValueError(f"term {term!r} is listed under both {owner[term]!r} and {finding.name!r}")
+                owner.setdefault(term, finding.name)
+        return self
+
 
 @dataclass(frozen=True)
 class Finding:

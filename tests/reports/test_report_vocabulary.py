@@ -161,3 +161,15 @@ def test_yaml_cues_extend_the_defaults(tmp_path: Path) -> None:
     extended = Vocabulary.load(_write(tmp_path, {**base, "negation_cues": {"post": ["excluded by the reader"]}}))
     assert ReportStructurer(extended).structure(text, "r").vector[0] == 0.0
     assert "no" in extended.cues.negation_pre  # defaults kept
+
+
+def test_a_term_under_two_findings_is_refused_naming_both(tmp_path) -> None:
+    import pytest
+
+    from domainclip.errors import RecipeError
+    from domainclip.reports.vocabulary import Vocabulary
+
+    path = tmp_path / "vocab.yaml"
+    path.write_text("findings:\n  - name: a\n    synonyms: [shared term]\n  - name: b\n    synonyms: [Shared Term]\n")
+    with pytest.raises(RecipeError, match=r"term 'shared term' is listed under both 'a' and 'b'"):
+        Vocabulary.load(path)

@@ -66,6 +66,10 @@ def extract_findings_command(
         unmentioned_value=unmentioned_value,
     )
     typer.echo(result.status_counts().to_string())
+    silent = result.silent_reports()
+    if silent:
+        shown = ", ".join(silent[:20]) + (" ..." if len(silent) > 20 else "")
+        typer.echo(f"{len(silent)} of {len(result.ids)} report(s) mention no finding of the vocabulary: {shown}")
     typer.echo(f"wrote {out} ({len(result.ids)} reports x {len(result.names)} findings)")
     if audit is not None:
         typer.echo(f"wrote {audit} ({len(result.audit)} rows)")

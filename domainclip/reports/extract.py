@@ -94,6 +94,12 @@ class ExtractionResult:
         counts.index.name = "finding"
         return counts
 
+    def silent_reports(self) -> list[str]:
+        """Ids of the reports that mention no finding of the vocabulary at all (boilerplate, another language,
+        garbled text): their vector is only the unmentioned value, which a reader should know."""
+        mentioned = {row.report_id for row in self.audit if row.status != UNMENTIONED}
+        return [report_id for report_id in self.ids if report_id not in mentioned]
+
 
 def extract_findings(
     reports_csv: Path,

@@ -227,3 +227,19 @@ def test_audit_csv_writes_nan_as_empty(tmp_path: Path) -> None:
         "Possible",
         'Possible renal cyst, "small".',
     ]
+
+
+def test_reports_that_mention_no_finding_are_counted_and_named(app: typer.Typer, tmp_path: Path) -> None:
+    reports = _csv(
+        tmp_path / "reports.csv",
+        [
+            {"id": "a", "report": "Small left pleural effusion."},
+            {"id": "b", "report": "See attached."},
+            {"id": "c", "report": "Xqz lrrm ,, 0O0 tnnk."},
+        ],
+    )
+    result = CliRunner().invoke(
+        app, ["extract-findings", "--reports", str(reports), "--vocabulary", "ct", "--out", str(tmp_path / "v.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 of 3 report(s) mention no finding of the vocabulary: b, c" in result.output

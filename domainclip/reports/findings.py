@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from domainclip.config.schema import Recipe
+from domainclip.data.cache import default_cache_root
 from domainclip.errors import RecipeError
 from domainclip.labels import Findings
 from domainclip.records import Record
-from domainclip.reports.structurer import ReportStructurer
+from domainclip.reports.batch import ReportVectorCache
 from domainclip.reports.vocabulary import Vocabulary
 
 
@@ -39,10 +40,14 @@ def report_findings(
     vocab: Vocabulary,
     keep: Sequence[int],
     templates: Sequence[tuple[str, str]] | None = None,
+    cache_root: Path | None = None,
 ) -> Findings:
-    """Silver vectors from each record's texts, ground truth from its ``findings``, in the ``keep`` columns."""
-    structurer = ReportStructurer(vocab)
-    silver, _ = structurer.structure_many((r.id, r.report) for r in records)
+    """Silver vectors from each record's texts, ground truth from its ``findings``, in the ``keep`` columns.
+
+    Each distinct text is structured once (:class:`~domainclip.reports.batch.ReportVectorCache`), and kept under
+    ``cache_root`` when given.
+    """
+    silver = ReportVectorCache(vocab, cache_root).vectors([r.report for r in records])
     names = list(vocab.names)
     truth = np.full((len(records), len(names)), np.nan, dtype=np.float32)
     for i, record in enumerate(records):
@@ -63,4 +68,5 @@ def recipe_findings(recipe: Recipe, default_vocabulary: Path, records: Sequence[
     """:func:`report_findings` with the recipe's vocabulary (``data.vocabulary``, else the domain's default),
     its ``data.findings`` columns and its zero-shot ``evaluate.templates``: a text domain's ``Domain.findings``."""
     vocab, keep = vocabulary_columns(recipe.data.vocabulary or default_vocabulary, recipe.data.findings)
-    return report_findings(records, vocab, keep, recipe.evaluate.templates)
+    cache_root = default_cache_root(recipe.data.cache_dir)
+    return report_findings(records, vocab, keep, recipe.evaluate.templates, cache_root)

@@ -64,9 +64,5 @@ def write_skipped_rows(run_dir: Path, problems: list[str]) -> None:
         (run_dir / "skipped_rows.txt").write_text("\n".join(problems) + "\n", encoding="utf-8")
 
 
-def split(records: list[Record], name: str) -> list[Record]:
-    return [r for r in records if r.split == name]
-
-
 def vocabulary_path(recipe: Recipe, domain: Domain) -> Path:
     return recipe.data.vocabulary or domain.default_vocabulary()

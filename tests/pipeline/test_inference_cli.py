@@ -198,3 +198,14 @@ def test_inference_needs_exactly_one_source(trained_run: Path, demo_dir: Path, t
 
     with pytest.raises(DataError, match="exactly one of --manifest CSV, --images FOLDER or --recipe YAML"):
         invoke("embed", "--model", str(trained_run / "model"), "--out", str(tmp_path / "e.safetensors"))
+
+
+def test_a_recipe_split_without_records_is_named(trained_run: Path, demo_dir: Path, cache_dir: Path, tmp_path) -> None:
+    import pytest
+
+    from domainclip.errors import DataError
+
+    args = ["--recipe", str(RECIPES / "ct" / "quickstart.yaml"), "--split", "holdout"]
+    args += ["--set", f"data.demo.dir={demo_dir}", "--set", "data.demo.n=20", "--set", "data.demo.seed=3"]
+    with pytest.raises(DataError, match="--split holdout: no records of .*quickstart.yaml are in that split"):
+        invoke("embed", "--model", str(trained_run / "model"), *args, "--out", str(tmp_path / "e.safetensors"))

@@ -33,14 +33,12 @@ def find_problems(
     domain: Domain,
     max_workers: int | None = None,
     image_check: Callable[[int], str | None] | None = None,
-    require_text: bool = True,
 ) -> list[tuple[int, str]]:
     """(position in ``records``, problem line) for every problem, so callers can drop exactly the bad rows.
 
     Images are opened with ``max_workers`` threads (decompression releases the GIL);
     each distinct path is checked once, by ``image_check(position)`` when given (e.g.
     ``CachedDataset.check``, which caches what it decodes), else ``domain.check_image(path, image_meta)``.
-    ``require_text=False`` (inference on images alone) accepts records without text.
     """
     image_reasons = _check_images(records, domain, max_workers, image_check)
     first_row: dict[str, Record] = {}
@@ -50,7 +48,7 @@ def find_problems(
         reasons = []
         if (reason := image_reasons.get(Path(record.image))) is not None:
             reasons.append(reason)
-        if require_text and not record.report.strip():
+        if not record.report.strip():
             reasons.append("report is empty")
         if record.id in first_row:
             reasons.append(f"duplicate id (first at {first_row[record.id].source})")
@@ -61,6 +59,15 @@ def find_problems(
             reasons.append(f"patient {record.patient_id} appears in splits {splits}; a patient must stay in one split")
         problems.extend((position, problem_line(record, reason)) for reason in reasons)
     return problems
+
+
+def image_problems(records: Sequence[Record], domain: Domain, max_workers: int | None = None) -> list[str]:
+    """Problem lines of the records whose image is missing or unusable, and nothing else: what inference on
+    images alone needs (no text, split or id rules)."""
+    reasons = _check_images(records, domain, max_workers, None)
+    return [
+        problem_line(record, reason) for record in records if (reason := reasons.get(Path(record.image))) is not None
+    ]
 
 
 def _check_images(

@@ -89,14 +89,14 @@ def _image_id(path: Path, root: Path) -> str:
 def _embed_inputs(model_dir: Path, source: ImageSource, batch_size: int):
     """Load the model, find and check the images, embed them with the model's own preprocessing."""
     from domainclip.data.dataset import image_dataset
-    from domainclip.data.validate import find_problems
+    from domainclip.data.validate import image_problems
     from domainclip.models.model_dir import load_model
     from domainclip.pipeline.embedding import embed_images
 
     loaded = load_model(model_dir)
     domain = get_domain(loaded.domain)
     records, cache_dir = source.records(domain)
-    problems = [line for _, line in find_problems(records, domain, require_text=False)]
+    problems = image_problems(records, domain)
     if problems:
         raise DataError(f"{len(problems)} unusable image(s)", problems)
     dataset = image_dataset(records, domain.build_preprocessor(loaded.preprocess_config), cache_dir)

@@ -209,3 +209,30 @@ def test_a_recipe_split_without_records_is_named(trained_run: Path, demo_dir: Pa
     args += ["--set", f"data.demo.dir={demo_dir}", "--set", "data.demo.n=20", "--set", "data.demo.seed=3"]
     with pytest.raises(DataError, match="--split holdout: no records of .*quickstart.yaml are in that split"):
         invoke("embed", "--model", str(trained_run / "model"), *args, "--out", str(tmp_path / "e.safetensors"))
+
+
+def test_inference_checks_only_the_images(trained_run: Path, demo_dir: Path, tmp_path: Path) -> None:
+    """A manifest for embedding needs usable images, not reports: a truncated volume is named, an empty report
+    is fine."""
+    import pytest
+
+    from domainclip.errors import DataError
+
+    frame = pd.read_csv(demo_dir / "manifest.csv").head(3)
+    frame["image"] = [str((demo_dir / p).resolve()) for p in frame["image"]]
+    frame.loc[0, "report"] = ""
+    manifest = tmp_path / "images_only.csv"
+    frame.to_csv(manifest, index=False)
+    out = tmp_path / "e.safetensors"
+    assert (
+        invoke(
+            "embed", "--model", str(trained_run / "model"), "--manifest", str(manifest), "--out", str(out), "--no-text"
+        ).exit_code
+        == 0
+    )
+    truncated = tmp_path / "truncated.nii.gz"
+    truncated.write_bytes(Path(frame.loc[1, "image"]).read_bytes()[:200])
+    frame.loc[1, "image"] = str(truncated)
+    frame.to_csv(manifest, index=False)
+    with pytest.raises(DataError, match=r"1 unusable image\(s\)[\s\S]*truncated\.nii\.gz"):
+        invoke("embed", "--model", str(trained_run / "model"), "--manifest", str(manifest), "--out", str(out))

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from domainclip.config import load_recipe
-from domainclip.pipeline.data import load_records, vocabulary_path
+from domainclip.pipeline.data import load_records
 from domainclip.registry import get_domain
-from domainclip.reports.findings import vocabulary_columns
+from domainclip.reports.findings import recipe_vocabulary
 from domainclip.reports.sampling import sentence_statements
 
 
@@ -33,7 +33,7 @@ def main() -> int:
     domain = get_domain(recipe.domain)
     records, _ = load_records(recipe, check=False)
     silver = domain.findings(recipe, records).silver
-    vocab, keep = vocabulary_columns(vocabulary_path(recipe, domain), recipe.data.findings)
+    vocab, keep = recipe_vocabulary(recipe, domain.default_vocabulary())
     statements = [
         [[(text, np.nan_to_num(values, nan=-1).tolist()) for text, values in sentence] for sentence in record]
         for record in sentence_statements(records, vocab, keep)

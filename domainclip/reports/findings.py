@@ -64,9 +64,14 @@ def report_findings(
     )
 
 
+def recipe_vocabulary(recipe: Recipe, default_vocabulary: Path) -> tuple[Vocabulary, list[int]]:
+    """The recipe's vocabulary (``data.vocabulary``, else the domain's default) and its ``data.findings`` columns."""
+    return vocabulary_columns(recipe.data.vocabulary or default_vocabulary, recipe.data.findings)
+
+
 def recipe_findings(recipe: Recipe, default_vocabulary: Path, records: Sequence[Record]) -> Findings:
-    """:func:`report_findings` with the recipe's vocabulary (``data.vocabulary``, else the domain's default),
-    its ``data.findings`` columns and its zero-shot ``evaluate.templates``: a text domain's ``Domain.findings``."""
-    vocab, keep = vocabulary_columns(recipe.data.vocabulary or default_vocabulary, recipe.data.findings)
+    """:func:`report_findings` with :func:`recipe_vocabulary` and the recipe's zero-shot ``evaluate.templates``:
+    a text domain's ``Domain.findings``."""
+    vocab, keep = recipe_vocabulary(recipe, default_vocabulary)
     cache_root = default_cache_root(recipe.data.cache_dir)
     return report_findings(records, vocab, keep, recipe.evaluate.templates, cache_root)

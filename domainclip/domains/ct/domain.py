@@ -19,7 +19,7 @@ from domainclip.errors import DomainClipError, RecipeError
 from domainclip.labels import Findings
 from domainclip.protocols import Augmentation, Layout, TextSampler
 from domainclip.records import Record
-from domainclip.reports.findings import recipe_findings, vocabulary_columns
+from domainclip.reports.findings import recipe_findings, recipe_vocabulary
 from domainclip.reports.sampling import ReportSentenceSampler
 
 
@@ -67,7 +67,7 @@ class CTDomain:
         return recipe_findings(recipe, self.default_vocabulary(), records)
 
     def text_sampler(self, recipe: Recipe, records: Sequence[Record], findings: Findings) -> TextSampler:
-        vocab, keep = vocabulary_columns(recipe.data.vocabulary or self.default_vocabulary(), recipe.data.findings)
+        vocab, keep = recipe_vocabulary(recipe, self.default_vocabulary())
         return ReportSentenceSampler(records, recipe.text_sampling, vocab, keep)
 
     def augmentation(self, recipe: Recipe) -> Augmentation | None:

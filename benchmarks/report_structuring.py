@@ -6,7 +6,9 @@ the reports with the bundled demo vocabulary, and prints per-finding accuracy an
 precision/recall of "present" (a hedged mention, value 0.5, counts as present).
 
 One table per phrasing bank: "standard" (the wording the vocabulary was written
-against) and "heldout" (wording written after the vocabulary was frozen).
+against) and "heldout" (wording written after the vocabulary was frozen). With negspaCy
+installed (``pip install negspacy==1.1.0``) the same reports are also structured by the
+negspaCy engine (``benchmarks/negspacy_engine.py``): reports/s of both, one process, same texts.
 
     python benchmarks/report_structuring.py --n 2000 --seed 0
 """
@@ -18,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from negspacy_engine import NegspacyStructurer, negspacy_available
 
 from domainclip.domains.ct.demo_reports import DEMO_FINDINGS, PHRASINGS, make_report
 from domainclip.reports import ReportStructurer, Vocabulary, finding_agreement
@@ -52,6 +55,17 @@ def main() -> None:
         )
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print(f"mean accuracy {table['accuracy'].mean():.3f}, min accuracy {table['accuracy'].min():.3f}")
+        if negspacy_available():
+            other = NegspacyStructurer(structurer.vocabulary)
+            start = time.perf_counter()
+            other_vectors, _ = other.structure_many(reports)
+            other_seconds = time.perf_counter() - start
+            other_table = finding_agreement(truth, other_vectors, other.names)
+            print(
+                f"same reports, negspaCy engine: {other_seconds:.2f} s ({args.n / other_seconds:.0f} reports/s; "
+                f"ours {args.n / seconds:.0f}), mean accuracy {other_table['accuracy'].mean():.3f}, "
+                f"min accuracy {other_table['accuracy'].min():.3f}"
+            )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Each problem is one line ``"<file>:row <n> (id=<id>): <reason>"`` so a user fixes all bad
 rows in one pass. Checked: missing image, image the domain cannot use (unreadable,
-truncated, corrupt: :meth:`Domain.check_image`, with the record's reader hints), empty report,
+truncated, corrupt: :meth:`Domain.check_image`, with the record's reader hints), empty or boilerplate-only
+report ("See attached.": :mod:`domainclip.data.text_quality`),
 duplicate id, and a patient in several splits. ``validate-data`` prints the list;
 ``run`` refuses to start with it unless ``data.skip_bad_rows`` is set.
 """
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from domainclip.data.splits import patients_in_several_splits
+from domainclip.data.text_quality import unusable_reason
 from domainclip.protocols import Domain
 from domainclip.records import Record
 
@@ -48,8 +50,8 @@ def find_problems(
         reasons = []
         if (reason := image_reasons.get(Path(record.image))) is not None:
             reasons.append(reason)
-        if not record.report.strip():
-            reasons.append("report is empty")
+        if (reason := unusable_reason(record.report)) is not None:
+            reasons.append(reason)
         if record.id in first_row:
             reasons.append(f"duplicate id (first at {first_row[record.id].source})")
         else:

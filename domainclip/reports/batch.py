@@ -23,7 +23,7 @@ import numpy as np
 from domainclip.reports.structurer import ReportStructurer
 from domainclip.reports.vocabulary import Vocabulary
 
-STRUCTURER_VERSION = 2  # bump with every change to how reports are read (cues, matching, sections)
+STRUCTURER_VERSION = 3  # bump with every change to how reports are read (cues, matching, sections)
 PARALLEL_FROM = 2000  # distinct uncached texts from which worker processes pay for their start-up
 CHUNK = 500
 

@@ -66,10 +66,13 @@ def extract_findings_command(
         unmentioned_value=unmentioned_value,
     )
     typer.echo(result.status_counts().to_string())
-    silent = result.silent_reports()
+    silent = result.silent_report_reasons()
     if silent:
-        shown = ", ".join(silent[:20]) + (" ..." if len(silent) > 20 else "")
-        typer.echo(f"{len(silent)} of {len(result.ids)} report(s) mention no finding of the vocabulary: {shown}")
+        typer.echo(f"{len(silent)} of {len(result.ids)} report(s) mention no finding of the vocabulary:")
+        for report_id, reason in list(silent.items())[:20]:
+            typer.echo(f"  {report_id}: {reason}")
+        if len(silent) > 20:
+            typer.echo(f"  ... and {len(silent) - 20} more (the audit CSV lists every report)")
     typer.echo(f"wrote {out} ({len(result.ids)} reports x {len(result.names)} findings)")
     if audit is not None:
         typer.echo(f"wrote {audit} ({len(result.audit)} rows)")

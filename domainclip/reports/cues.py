@@ -1,4 +1,4 @@
-"""Negation and uncertainty cues, and the report sections that are never read.
+"""Negation, uncertainty and history cues, and the report sections that are never read.
 
 These are the package defaults; a vocabulary YAML may add to every list (see
 :mod:`domainclip.reports.vocabulary`). The lists follow NegEx's split into cues that
@@ -39,6 +39,9 @@ NEGATION_PRE: tuple[str, ...] = (
     "not concerning for",
     "not suggestive of",
     "not consistent with",
+    "no history of",
+    "no prior history of",
+    "no known history of",
 )
 
 NEGATION_POST: tuple[str, ...] = (
@@ -74,6 +77,16 @@ NEGATION_POST: tuple[str, ...] = (
     "no longer seen",
     "no longer present",
     "no longer visualized",
+    "no longer visible",
+    "no longer identified",
+    "no longer evident",
+    "has cleared",
+    "have cleared",
+    "has been resected",
+    "have been resected",
+    "was resected",
+    "is unlikely",
+    "are unlikely",
 )
 
 UNCERTAINTY_PRE: tuple[str, ...] = (
@@ -127,16 +140,58 @@ UNCERTAINTY_POST: tuple[str, ...] = (
     "is not entirely excluded",
 )
 
+# "No <change>" says the finding is still there ("no interval increase in the nodule"): every lead x degree x
+# change word below is a pseudo-cue, so the "no" inside it negates nothing.
+_CHANGE_LEADS = ("no", "without")
+_CHANGE_DEGREES = (
+    "",
+    "significant",
+    "substantial",
+    "appreciable",
+    "definite",
+    "further",
+    "interval",
+    "significant interval",
+    "substantial interval",
+    "appreciable interval",
+    "definite interval",
+)
+_CHANGE_WORDS = ("change", "changes", "increase", "decrease", "progression", "worsening", "growth", "enlargement")
+
 # Contain a cue word but scope nothing; they occupy their span so the cue inside is ignored.
 PSEUDO: tuple[str, ...] = (
-    "no change",
-    "no significant change",
-    "no interval change",
-    "without change",
+    *(
+        " ".join(w for w in (lead, degree, word) if w)
+        for lead in _CHANGE_LEADS
+        for degree in _CHANGE_DEGREES
+        for word in _CHANGE_WORDS
+    ),
+    "not significantly changed",
+    "not changed",
     "not only",
-    "no increase",
     "not necessarily",
     "gram negative",
+)
+
+# Statements about the patient's past, not this study ("history of pleural effusion", "status post resection
+# of a lung nodule"): a finding they govern is *historical*, valued like an unmentioned one (ConText's
+# HISTORICAL modifier). A finding stated now as well ("History of emphysema. Emphysema.") is still present.
+HISTORICAL_PRE: tuple[str, ...] = (
+    "history of",
+    "h/o",
+    "prior history of",
+    "past history of",
+    "previous history of",
+    "known history of",
+    "personal history of",
+    "family history of",
+    "status post",
+    "s/p",
+)
+
+HISTORICAL_POST: tuple[str, ...] = (
+    "in the past",
+    "years ago",
 )
 
 # Words that end a clause: a cue's scope never crosses them (";" does the same).
@@ -198,6 +253,8 @@ class CueLists:
     negation_post: tuple[str, ...] = NEGATION_POST
     uncertainty_pre: tuple[str, ...] = UNCERTAINTY_PRE
     uncertainty_post: tuple[str, ...] = UNCERTAINTY_POST
+    historical_pre: tuple[str, ...] = HISTORICAL_PRE
+    historical_post: tuple[str, ...] = HISTORICAL_POST
     pseudo: tuple[str, ...] = PSEUDO
     terminators: tuple[str, ...] = TERMINATORS
     ignored_sections: tuple[str, ...] = IGNORED_SECTIONS

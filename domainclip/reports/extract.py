@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from domainclip.data.text_quality import suspect_reason, unusable_reason
 from domainclip.errors import DataError, RecipeError
 from domainclip.reports.audit import AuditRow, write_audit_csv
-from domainclip.reports.structurer import NEGATED, PRESENT, UNCERTAIN, UNMENTIONED, ReportStructurer
+from domainclip.reports.structurer import HISTORICAL, NEGATED, PRESENT, UNCERTAIN, UNMENTIONED, ReportStructurer
 from domainclip.reports.vocabulary import Vocabulary
 
 _CT_DIR = Path(__file__).resolve().parents[1] / "domains" / "ct"
@@ -85,10 +86,12 @@ class ExtractionResult:
     names: list[str]
     vectors: np.ndarray
     audit: list[AuditRow]
+    texts: list[str]
 
     def status_counts(self) -> pd.DataFrame:
-        """Per finding, how many reports were present / uncertain / negated / unmentioned."""
-        counts = pd.DataFrame(0, index=self.names, columns=[PRESENT, UNCERTAIN, NEGATED, UNMENTIONED])
+        """Per finding, how many reports were present / uncertain / negated / historical / unmentioned."""
+        columns = [PRESENT, UNCERTAIN, NEGATED, HISTORICAL, UNMENTIONED]
+        counts = pd.DataFrame(0, index=self.names, columns=columns)
         for row in self.audit:
             counts.loc[row.finding, row.status] += 1
         counts.index.name = "finding"
@@ -99,6 +102,17 @@ class ExtractionResult:
         garbled text): their vector is only the unmentioned value, which a reader should know."""
         mentioned = {row.report_id for row in self.audit if row.status != UNMENTIONED}
         return [report_id for report_id in self.ids if report_id not in mentioned]
+
+    def silent_report_reasons(self) -> dict[str, str]:
+        """Each silent report's id and the likely reason: empty, boilerplate, garbled or not English
+        (:mod:`domainclip.data.text_quality`), else that it names none of the vocabulary's findings."""
+        text_of = dict(zip(self.ids, self.texts))
+        return {
+            report_id: unusable_reason(text_of[report_id])
+            or suspect_reason(text_of[report_id])
+            or "names none of the vocabulary's findings"
+            for report_id in self.silent_reports()
+        }
 
 
 def extract_findings(
@@ -124,7 +138,7 @@ def extract_findings(
     frame.to_csv(out, index=False, na_rep="", float_format="%g")
     if audit is not None:
         write_audit_csv(rows, audit)
-    return ExtractionResult(ids, structurer.names, vectors, rows)
+    return ExtractionResult(ids, structurer.names, vectors, rows, [text for _, text in reports])
 
 
 __all__ = [

@@ -3,18 +3,22 @@
 For every sentence outside ignored sections (see :mod:`domainclip.reports.sentences`):
 
 1. find mentions of each finding: its literal terms (name and synonyms, case and
-   hyphen insensitive, optional plural) and its paraphrase regexes. A mention that
-   lies inside a longer *literal* term of another finding is dropped
-   ("coronary artery wall calcification" is not also "artery wall calcification").
-2. find cues (negation, uncertainty, pseudo); where cues overlap the longest wins.
+   hyphen insensitive, optional plural), its paraphrase regexes, and its absence
+   regexes (phrases that state it absent without naming it: "margins are free of
+   tumor" for a positive margin). A mention that lies inside a longer *literal* term
+   of another finding is dropped ("coronary artery wall calcification" is not also
+   "artery wall calcification").
+2. find cues (negation, uncertainty, history, pseudo); where cues overlap the longest wins.
 3. a forward cue scopes from its end to the end of its clause or the next cue; a
-   backward cue from the start of its clause or the previous cue to its start. A
-   mention overlapping a negation scope is *negated*, else one overlapping an
-   uncertainty scope is *uncertain*, else it is *present*.
+   backward cue from the start of its clause or the previous cue to its start. An
+   absence mention is *negated*; else a mention overlapping a negation scope is
+   *negated*, else one overlapping a history scope is *historical*, else one
+   overlapping an uncertainty scope is *uncertain*, else it is *present*.
 
 Per report, a finding takes the strongest status over its mentions
-(present > uncertain > negated), as CheXpert-style labelers do, and its value is
-1.0, ``uncertain_value``, 0.0, or ``unmentioned_value`` when never mentioned.
+(present > uncertain > negated > historical), as CheXpert-style labelers do, and its
+value is 1.0, ``uncertain_value``, 0.0, or ``unmentioned_value`` when never mentioned
+or only as history (ConText's HISTORICAL: not a statement about this study).
 The default ``unmentioned_value`` is 0.0: radiologists do not list every normal
 finding, so for soft labels an unmentioned finding is treated as absent. Pass
 ``float("nan")`` to keep "not mentioned" distinguishable (empty cells in CSVs).
@@ -32,8 +36,9 @@ from domainclip.reports.audit import AuditRow
 from domainclip.reports.sentences import Sentence, read_sentences
 from domainclip.reports.vocabulary import Finding, Vocabulary
 
-PRESENT, UNCERTAIN, NEGATED, UNMENTIONED = "present", "uncertain", "negated", "unmentioned"
-_STRENGTH = {PRESENT: 3, UNCERTAIN: 2, NEGATED: 1}
+PRESENT, UNCERTAIN, NEGATED, HISTORICAL, UNMENTIONED = "present", "uncertain", "negated", "historical", "unmentioned"
+_STRENGTH = {PRESENT: 4, UNCERTAIN: 3, NEGATED: 2, HISTORICAL: 1}
+_SCOPED_STATUS = (("neg", NEGATED), ("hist", HISTORICAL), ("unc", UNCERTAIN))  # checked in this order
 
 
 @dataclass(frozen=True)
@@ -42,13 +47,14 @@ class _Mention:
     end: int
     finding: int  # index in the vocabulary
     literal: bool  # matched a name/synonym (not a paraphrase regex)
+    absent: bool = False  # matched an absence regex: the phrase itself states the finding absent
 
 
 @dataclass(frozen=True)
 class _Cue:
     start: int
     end: int
-    kind: str  # neg_pre, neg_post, unc_pre, unc_post or pseudo
+    kind: str  # neg_pre, neg_post, hist_pre, hist_post, unc_pre, unc_post, pseudo, or stated (an absence phrase)
     text: str
 
 
@@ -104,22 +110,28 @@ def _alternation(phrases: Iterable[str], plural: bool = False) -> re.Pattern[str
     return re.compile("|".join(branches), re.IGNORECASE)
 
 
+def _union(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    joined = "|".join(f"(?:{p})" for p in patterns)
+    return re.compile(joined, re.IGNORECASE) if joined else None
+
+
 class _FindingMatcher:
-    """Literal-term and paraphrase regexes of one finding."""
+    """Literal-term, paraphrase and absence regexes of one finding."""
 
     def __init__(self, finding: Finding) -> None:
         self.literal = _alternation(finding.terms, plural=True)
-        joined = "|".join(f"(?:{p})" for p in finding.paraphrases)
-        self.paraphrases = re.compile(joined, re.IGNORECASE) if joined else None
+        self.paraphrases = _union(finding.paraphrases)
+        self.absences = _union(finding.absent_paraphrases)
 
     def mentions(self, text: str, index: int) -> list[_Mention]:
         found = [_Mention(m.start(), m.end(), index, True) for m in self.literal.finditer(text)]
-        if self.paraphrases is not None:
-            found += [
-                _Mention(m.start(), m.end(), index, False)
-                for m in self.paraphrases.finditer(text)
-                if m.end() > m.start()
-            ]
+        for pattern, absent in ((self.paraphrases, False), (self.absences, True)):
+            if pattern is not None:
+                found += [
+                    _Mention(m.start(), m.end(), index, False, absent)
+                    for m in pattern.finditer(text)
+                    if m.end() > m.start()
+                ]
         return found
 
 
@@ -142,6 +154,8 @@ class ReportStructurer:
             "neg_post": _alternation(cues.negation_post),
             "unc_pre": _alternation(cues.uncertainty_pre),
             "unc_post": _alternation(cues.uncertainty_post),
+            "hist_pre": _alternation(cues.historical_pre),
+            "hist_post": _alternation(cues.historical_post),
             "pseudo": _alternation(cues.pseudo),
         }
 
@@ -189,7 +203,8 @@ class ReportStructurer:
             if not mentions:
                 continue
             scopes = _scopes(self._cues(sentence.text), sentence)
-            decided = [(m, *_deciding(m, scopes)) for m in mentions]
+            decided = [(m, *_deciding(m, sentence.text, scopes)) for m in mentions]
+            decided = [entry for entry in decided if entry[1] != HISTORICAL]  # history states nothing of this study
             for mention, _, cue in decided:
                 start, end = mention.start, mention.end
                 if cue is not None:
@@ -204,7 +219,8 @@ class ReportStructurer:
         return [Statement(f"{phrase[:1].upper()}{phrase[1:]}.", values) for phrase, values in found.values()]
 
     def _value(self, status: str) -> float:
-        return {PRESENT: 1.0, UNCERTAIN: self.uncertain_value, NEGATED: 0.0}.get(status, self.unmentioned_value)
+        values = {PRESENT: 1.0, UNCERTAIN: self.uncertain_value, NEGATED: 0.0}
+        return values.get(status, self.unmentioned_value)
 
     def _sentence_statuses(self, sentence: Sentence) -> list[tuple[int, str, str]]:
         """(finding index, status, deciding cue) for every mention in one sentence."""
@@ -212,7 +228,7 @@ class ReportStructurer:
         if not mentions:
             return []
         scopes = _scopes(self._cues(sentence.text), sentence)
-        return [(m.finding, *_status(m, scopes)) for m in mentions]
+        return [(m.finding, *_status(m, sentence.text, scopes)) for m in mentions]
 
     def _mentions(self, text: str) -> list[_Mention]:
         found = [span for i, m in enumerate(self._matchers) for span in m.mentions(text, i)]
@@ -244,18 +260,21 @@ def _inside_other(mention: _Mention, other: _Mention) -> bool:
     )
 
 
-def _deciding(mention: _Mention, scopes: Sequence[tuple[_Cue, int, int]]) -> tuple[str, _Cue | None]:
-    """Negated if any negation scope overlaps the mention, else uncertain, else present; and the cue."""
-    for prefix, status in (("neg", NEGATED), ("unc", UNCERTAIN)):
+def _deciding(mention: _Mention, text: str, scopes: Sequence[tuple[_Cue, int, int]]) -> tuple[str, _Cue | None]:
+    """The mention's status and the cue that decided it: an absence phrase is its own cue; else the first
+    of negation, history, uncertainty whose scope overlaps the mention; else present (no cue)."""
+    if mention.absent:
+        return NEGATED, _Cue(mention.start, mention.end, "stated", text[mention.start : mention.end])
+    for prefix, status in _SCOPED_STATUS:
         for cue, start, end in scopes:
             if cue.kind.startswith(prefix) and mention.start < end and mention.end > start:
                 return status, cue
     return PRESENT, None
 
 
-def _status(mention: _Mention, scopes: Sequence[tuple[_Cue, int, int]]) -> tuple[str, str]:
+def _status(mention: _Mention, text: str, scopes: Sequence[tuple[_Cue, int, int]]) -> tuple[str, str]:
     """The status of a mention and the text of the cue that decided it (empty when present)."""
-    status, cue = _deciding(mention, scopes)
+    status, cue = _deciding(mention, text, scopes)
     return status, cue.text if cue is not None else ""
 
 
@@ -275,6 +294,7 @@ def _scopes(cues: Sequence[_Cue], sentence: Sentence) -> list[tuple[_Cue, int, i
 
 
 __all__ = [
+    "HISTORICAL",
     "NEGATED",
     "PRESENT",
     "UNCERTAIN",

@@ -11,9 +11,11 @@ radiologists use for them, and the prompt templates for zero-shot diagnosis::
       - name: kidney stone           # canonical name = column name in vector CSVs
         synonyms: [nephrolithiasis, renal calculus, renal calculi]   # literal phrases
         paraphrases: ['calcul(?:us|i)\\s+in\\s+the\\s+(?:\\w+\\s+)?kidneys?']   # regular expressions
+        absent_paraphrases: ['kidneys?\\s+(?:are\\s+)?free\\s+of\\s+stones?']   # regexes stating it absent
         prompt_terms: [kidney stone]  # optional: the phrases zero-shot prompts use; default the name
     negation_cues: {pre: [...], post: [...]}       # optional, added to the package defaults
     uncertainty_cues: {pre: [...], post: [...]}
+    historical_cues: {pre: [...], post: [...]}      # "history of", "status post": not this study
     pseudo_cues: [...]
     terminators: [...]
     ignored_sections: [...]
@@ -25,8 +27,12 @@ seen poorly, and averaging such prompts into the ensemble blurs it: on the CT qu
 name alone beat the synonym ensemble (``benchmarks/ct_zeroshot_prompts.py`` prints both).
 A model with a pretrained text tower may list more terms.
 
-Unknown keys, duplicate names, bad regular expressions and templates without
-``{finding}`` are :class:`~domainclip.errors.RecipeError` naming the file and key.
+Why ``absent_paraphrases``: some absences never name the finding ("margins are free of tumor"
+for a positive margin, "0/12 lymph nodes" for nodal metastasis), so no negation cue can reach it.
+
+Unknown keys, duplicate names or terms, bad regular expressions and templates without
+``{finding}`` are :class:`~domainclip.errors.RecipeError` naming the file, the key and,
+for a file, its line.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ class _FindingSpec(_Strict):
     name: str = Field(min_length=1)
     synonyms: list[str] = Field(default_factory=list)
     paraphrases: list[str] = Field(default_factory=list)
+    absent_paraphrases: list[str] = Field(default_factory=list)
     prompt_terms: list[str] = Field(default_factory=list)
 
     @field_validator("synonyms", "prompt_terms")
@@ -70,7 +77,7 @@ class _FindingSpec(_Strict):
                 raise ValueError("terms must not be empty strings")
         return values
 
-    @field_validator("paraphrases")
+    @field_validator("paraphrases", "absent_paraphrases")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
         for pattern in patterns:
@@ -89,6 +96,7 @@ class _VocabularySpec(_Strict):
     templates: list[tuple[str, str]] | None = None
     negation_cues: _CueBlock = Field(default_factory=_CueBlock)
     uncertainty_cues: _CueBlock = Field(default_factory=_CueBlock)
+    historical_cues: _CueBlock = Field(default_factory=_CueBlock)
     pseudo_cues: list[str] = Field(default_factory=list)
     terminators: list[str] = Field(default_factory=list)
     ignored_sections: list[str] = Field(default_factory=list)
@@ -119,17 +127,6 @@ class _VocabularySpec(_Strict):
             seen.add(key)
         return self
 
-    @model_validator(mode="after")
-    def _terms_name_one_finding(self) -> _VocabularySpec:
-        """A term under two findings would mark both wherever it is read; say which two."""
-        owner: dict[str, str] = {}
-        for finding in self.findings:
-            for term in {t.strip().lower() for t in (finding.name, *finding.synonyms)}:
-                if term in owner and owner[term] != finding.name:
-                    raise ValueError(f"term {term!r} is listed under both {owner[term]!r} and {finding.name!r}")
-                owner.setdefault(term, finding.name)
-        return self
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -140,6 +137,7 @@ class Finding:
     synonyms: tuple[str, ...] = ()
     paraphrases: tuple[str, ...] = ()
     prompt_terms: tuple[str, ...] = ()
+    absent_paraphrases: tuple[str, ...] = ()
 
     @property
     def zeroshot_terms(self) -> list[str]:
@@ -173,14 +171,16 @@ class Vocabulary:
         if not path.is_file():
             raise RecipeError(f"{path}: vocabulary file not found")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            data, root = yaml.safe_load(text), yaml.compose(text)
         except yaml.YAMLError as exc:
             raise RecipeError(f"{path}: not valid YAML: {exc}") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(data, source=str(path), _node=root)
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "<memory>") -> Vocabulary:
-        """Validate an already-parsed vocabulary mapping; ``source`` names it in errors."""
+    def from_dict(cls, data: Any, source: str = "<memory>", _node: yaml.Node | None = None) -> Vocabulary:
+        """Validate an already-parsed vocabulary mapping; ``source`` names it in errors (``_node``, the
+        composed YAML of a file, adds the line of each problem)."""
         if not isinstance(data, dict):
             raise RecipeError(
                 f"{source}: a vocabulary must be a mapping with a 'findings' list, got {type(data).__name__}"
@@ -188,18 +188,29 @@ class Vocabulary:
         try:
             spec = _VocabularySpec.model_validate(data)
         except ValidationError as exc:
-            raise RecipeError(f"{source}: invalid vocabulary\n" + _describe_errors(exc, data)) from None
+            problems = [(list(e["loc"]), _message(e)) for e in exc.errors()]
+            raise RecipeError(f"{source}: invalid vocabulary\n" + _describe(problems, data, _node)) from None
+        if duplicates := _duplicate_terms(spec):
+            raise RecipeError(f"{source}: invalid vocabulary\n" + _describe(duplicates, data, _node))
         cues = CueLists().extended(
             negation_pre=spec.negation_cues.pre,
             negation_post=spec.negation_cues.post,
             uncertainty_pre=spec.uncertainty_cues.pre,
             uncertainty_post=spec.uncertainty_cues.post,
+            historical_pre=spec.historical_cues.pre,
+            historical_post=spec.historical_cues.post,
             pseudo=spec.pseudo_cues,
             terminators=spec.terminators,
             ignored_sections=[s.lower() for s in spec.ignored_sections],
         )
         findings = [
-            Finding(f.name.strip(), tuple(f.synonyms), tuple(f.paraphrases), tuple(f.prompt_terms))
+            Finding(
+                f.name.strip(),
+                tuple(f.synonyms),
+                tuple(f.paraphrases),
+                tuple(f.prompt_terms),
+                tuple(f.absent_paraphrases),
+            )
             for f in spec.findings
         ]
         templates = [tuple(pair) for pair in spec.templates] if spec.templates else list(CT_CLIP_TEMPLATES)
@@ -239,20 +250,59 @@ class Vocabulary:
         return [(pos.format(finding=t), neg.format(finding=t)) for t in terms for pos, neg in self.templates]
 
 
-def _describe_errors(exc: ValidationError, data: dict[str, Any]) -> str:
-    """One line per problem: dotted key (with the finding's name when known) and what is wrong."""
+def _duplicate_terms(spec: _VocabularySpec) -> list[tuple[list[Any], str]]:
+    """A term under two findings would mark both wherever it is read: each repeat, where it is and which two."""
+    owner: dict[str, str] = {}
+    problems: list[tuple[list[Any], str]] = []
+    for index, finding in enumerate(spec.findings):
+        seen_here: set[str] = set()
+        for position, term in [(["name"], finding.name)] + [
+            (["synonyms", k], t) for k, t in enumerate(finding.synonyms)
+        ]:
+            key = term.strip().lower()
+            if key in owner and owner[key] != finding.name and key not in seen_here:
+                problems.append(
+                    (
+                        ["findings", index, *position],
+                        f"term {key!r} is listed under both {owner[key]!r} and {finding.name!r}",
+                    )
+                )
+            owner.setdefault(key, finding.name)
+            seen_here.add(key)
+    return problems
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _describe(problems: list[tuple[list[Any], str]], data: dict[str, Any], node: yaml.Node | None) -> str:
+    """One line per problem: dotted key (with the finding's name when known), its line when read from a file,
+    and what is wrong."""
     lines = []
-    for error in exc.errors():
-        loc = list(error["loc"])
-        key = _format_loc(loc, data)
-        if error["type"] == "extra_forbidden":
-            lines.append(f"  - {key}: unknown key")
-        elif error["type"] == "missing":
-            lines.append(f"  - {key}: required key is missing")
-        else:
-            message = error["msg"].removeprefix("Value error, ")
-            lines.append(f"  - {key}: {message}")
+    for loc, message in problems:
+        line = _line_of(node, loc)
+        where = f" (line {line})" if line else ""
+        lines.append(f"  - {_format_loc(loc, data)}{where}: {message}")
     return "\n".join(lines)
+
+
+def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    """The 1-based line of the YAML node at ``loc`` (or of its deepest existing parent: a missing key's mapping)."""
+    for item in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode) and isinstance(item, str):
+            child = next((value for key, value in node.value if key.value == item), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(item, int) and item < len(node.value):
+            child = node.value[item]
+        if child is None:
+            break
+        node = child
+    return node.start_mark.line + 1 if node is not None else None
 
 
 def _format_loc(loc: list[Any], data: dict[str, Any]) -> str:

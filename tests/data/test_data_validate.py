@@ -42,6 +42,7 @@ def test_every_bad_row_is_reported_at_once(tmp_path, check):
         ("ok", "p8", "good.nii.gz", "Again.", "train"),
         ("leak1", "p9", "good.nii.gz", "A.", "train"),
         ("leak2", "p9", "good.nii.gz", "B.", "test"),
+        ("placeholder", "p10", "good.nii.gz", "See attached.", "train"),
     ]
     manifest = write_manifest(tmp_path, [dict(zip(("id", "patient_id", "image", "report", "split"), r)) for r in rows])
     records = read_manifest(manifest)
@@ -60,6 +61,7 @@ def test_every_bad_row_is_reported_at_once(tmp_path, check):
         ("row 9 (id=ok)", "duplicate id (first at manifest.csv:row 2)"),
         ("row 10 (id=leak1)", "patient p9 appears in splits test, train; a patient must stay in one split"),
         ("row 11 (id=leak2)", "patient p9 appears in splits test, train; a patient must stay in one split"),
+        ("row 12 (id=placeholder)", "report is only boilerplate ('See attached.')"),
     ]
     assert len(problems) == 1 + len(expected)
     for line, (where, reason) in zip(problems[1:], expected):

@@ -193,7 +193,9 @@ def test_bad_vocabulary_and_missing_reports(app: typer.Typer, tmp_path: Path) ->
         ],
     )
     assert isinstance(result.exception, RecipeError)
-    assert str(vocab) in str(result.exception) and "findings[0] ('a').negations: unknown key" in str(result.exception)
+    assert str(vocab) in str(result.exception) and "findings[0] ('a').negations (line 4): unknown key" in str(
+        result.exception
+    )
     result = CliRunner().invoke(
         app,
         [
@@ -236,10 +238,16 @@ def test_reports_that_mention_no_finding_are_counted_and_named(app: typer.Typer,
             {"id": "a", "report": "Small left pleural effusion."},
             {"id": "b", "report": "See attached."},
             {"id": "c", "report": "Xqz lrrm ,, 0O0 tnnk."},
+            {"id": "d", "report": "胸水なし。"},
+            {"id": "e", "report": "|| 0O0 %% 12;; 34 ## 5l"},
         ],
     )
     result = CliRunner().invoke(
         app, ["extract-findings", "--reports", str(reports), "--vocabulary", "ct", "--out", str(tmp_path / "v.csv")]
     )
     assert result.exit_code == 0, result.output
-    assert "2 of 3 report(s) mention no finding of the vocabulary: b, c" in result.output
+    assert "4 of 5 report(s) mention no finding of the vocabulary:" in result.output
+    assert "  b: report is only boilerplate ('See attached.')" in result.output
+    assert "  c: names none of the vocabulary's findings" in result.output
+    assert "  d: not in the Latin alphabet: 100% of its letters are outside a-z" in result.output
+    assert "  e: looks garbled" in result.output

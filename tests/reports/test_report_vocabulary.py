@@ -100,20 +100,20 @@ def test_subset_keeps_the_requested_order() -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ({"findings": [{"name": "a"}], "colour": 1}, r"colour: unknown key"),
+        ({"findings": [{"name": "a"}], "colour": 1}, r"colour \(line \d+\): unknown key"),
         (
             {"findings": [{"name": "a", "synonym": ["b"]}]},
-            r"findings\[0\] \('a'\)\.synonym: unknown key",
+            r"findings\[0\] \('a'\)\.synonym \(line \d+\): unknown key",
         ),
         ({"findings": [{"name": "a"}, {"name": "A"}]}, r"finding name 'A' appears twice"),
         (
             {"findings": [{"name": "a", "paraphrases": ["(unclosed"]}]},
-            r"paraphrases: paraphrase '\(unclosed' is not a valid regular expression",
+            r"paraphrases \(line \d+\): paraphrase '\(unclosed' is not a valid regular expression",
         ),
         ({"findings": [{"name": "a", "paraphrases": ["x?"]}]}, r"matches the empty string"),
         (
             {"findings": [{"name": "a"}], "templates": [["{finding}.", "no finding."]]},
-            r"templates: pair 0: template 'no finding\.' must contain",
+            r"templates \(line \d+\): pair 0: template 'no finding\.' must contain",
         ),
         (
             {"findings": [{"name": "a"}], "templates": [["{finding} {x}.", "no {finding}."]]},
@@ -124,11 +124,14 @@ def test_subset_keeps_the_requested_order() -> None:
             r"pair 0: template 'no \{finding'",
         ),
         ({"findings": [{"name": "a"}], "templates": [["{finding}."]]}, r"templates\[0\]"),
-        ({"findings": [{"synonyms": ["b"]}]}, r"findings\[0\]\.name: required key is missing"),
-        ({"findings": []}, r"findings: "),
+        (
+            {"findings": [{"synonyms": ["b"]}]},
+            r"findings\[0\]\.name \(line \d+\): required key is missing",
+        ),
+        ({"findings": []}, r"findings \(line \d+\): "),
         (
             {"findings": [{"name": "a"}], "negation_cues": {"before": ["x"]}},
-            r"negation_cues\.before: unknown key",
+            r"negation_cues\.before \(line \d+\): unknown key",
         ),
     ],
 )
@@ -137,6 +140,32 @@ def test_invalid_vocabulary_names_file_and_key(tmp_path: Path, content: dict, ex
     with pytest.raises(RecipeError, match=expected) as info:
         Vocabulary.load(path)
     assert str(path) in str(info.value)
+
+
+def test_vocabulary_errors_name_the_line(tmp_path: Path) -> None:
+    """A hospital's vocabulary is a long hand-edited file: each problem names the line to fix."""
+    path = tmp_path / "vocab.yaml"
+    path.write_text(
+        "findings:\n"
+        "  - name: nodule\n"
+        "    synonyms: [lung nodule, granuloma]\n"
+        "  - name: scar\n"
+        "    synonyms:\n"
+        "      - fibrosis\n"
+        "      - granuloma\n"
+        "    paraphrases: ['(unclosed']\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RecipeError) as info:
+        Vocabulary.load(path)
+    assert "findings[1] ('scar').paraphrases (line 8): paraphrase '(unclosed'" in str(info.value)
+    path.write_text(path.read_text(encoding="utf-8").replace("'(unclosed'", "'scarring'"), encoding="utf-8")
+    with pytest.raises(RecipeError) as info:
+        Vocabulary.load(path)
+    assert (
+        "findings[1] ('scar').synonyms[1] (line 7): term 'granuloma' is listed under both 'nodule' and 'scar'"
+        in str(info.value)
+    )
 
 
 def test_missing_and_malformed_files(tmp_path: Path) -> None:

@@ -28,6 +28,14 @@ from domainclip.reports import ReportStructurer, Vocabulary, finding_agreement
 VOCABULARY = Path(__file__).resolve().parents[1] / "domainclip" / "domains" / "ct" / "vocabulary.yaml"
 
 
+def timed_agreement(structurer: ReportStructurer, reports: list[tuple[str, str]], truth: np.ndarray):
+    """Seconds to structure ``reports`` in one process, and the per-finding agreement table with ``truth``."""
+    start = time.perf_counter()
+    vectors, _ = structurer.structure_many(reports)
+    seconds = time.perf_counter() - start
+    return seconds, finding_agreement(truth, vectors, structurer.names)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
@@ -44,11 +52,7 @@ def main() -> None:
             (f"r{i}", make_report(dict(zip(DEMO_FINDINGS, map(bool, row))), rng, phrasing=phrasing))
             for i, row in enumerate(truth)
         ]
-        start = time.perf_counter()
-        vectors, _ = structurer.structure_many(reports)
-        seconds = time.perf_counter() - start
-
-        table = finding_agreement(truth, vectors, structurer.names)
+        seconds, table = timed_agreement(structurer, reports, truth)
         print(
             f"\nphrasing={phrasing}: N={args.n} reports, seed={args.seed}, prevalence={args.prevalence}, "
             f"structured in {seconds:.2f} s ({args.n / seconds:.0f} reports/s)"
@@ -56,11 +60,7 @@ def main() -> None:
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         print(f"mean accuracy {table['accuracy'].mean():.3f}, min accuracy {table['accuracy'].min():.3f}")
         if negspacy_available():
-            other = NegspacyStructurer(structurer.vocabulary)
-            start = time.perf_counter()
-            other_vectors, _ = other.structure_many(reports)
-            other_seconds = time.perf_counter() - start
-            other_table = finding_agreement(truth, other_vectors, other.names)
+            other_seconds, other_table = timed_agreement(NegspacyStructurer(structurer.vocabulary), reports, truth)
             print(
                 f"same reports, negspaCy engine: {other_seconds:.2f} s ({args.n / other_seconds:.0f} reports/s; "
                 f"ours {args.n / seconds:.0f}), mean accuracy {other_table['accuracy'].mean():.3f}, "

@@ -122,6 +122,7 @@ def ct_rate_records(root: Path, seed: int = 0, val_fraction: float = VAL_FRACTIO
         labels = _index(_read_csv(labels_file, CT_RATE_LABELS)) if labels_file.exists() else {}
         if not labels:
             log.warning("%s not found: %s volumes have no ground-truth labels", labels_file, part.folder)
+        _warn_missing_volumes(reports, volumes, part)
         for path in volumes:
             volume_id, patient, scan = parse_volume_name(path.name)
             volume_name = f"{volume_id}.nii.gz"
@@ -155,6 +156,23 @@ def ct_rate_records(root: Path, seed: int = 0, val_fraction: float = VAL_FRACTIO
             f"{root}: no CT-RATE volumes found (expected dataset/train/train_1/train_1_a/train_1_a_1.nii.gz)"
         )
     return carve_validation(records, val_fraction, seed), problems
+
+
+def _warn_missing_volumes(reports: dict[str, Any], volumes: list[Path], part: _Part, shown: int = 10) -> None:
+    """Name the volumes the reports CSV lists that are not on disk: a partial download is common, and a run on it
+    is legitimate, but the user should know how much of the split is absent (a warning, never an error)."""
+    on_disk = {path.name for path in volumes}
+    missing = sorted(name for name in reports if name not in on_disk)
+    if missing:
+        more = f" ... and {len(missing) - shown} more" if len(missing) > shown else ""
+        log.warning(
+            "radiology_text_reports/%s lists %d volume(s) not found under %s/ (partial download?): %s%s",
+            part.reports,
+            len(missing),
+            part.folder,
+            ", ".join(missing[:shown]),
+            more,
+        )
 
 
 def _dataset_folder(root: Path) -> Path:

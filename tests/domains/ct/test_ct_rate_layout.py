@@ -9,6 +9,7 @@ import torch
 from make_fake_ct_rate import (
     FIXED_VOLUMES,
     LABELS,
+    NOT_DOWNLOADED,
     TRAIN_VOLUMES,
     VALID_VOLUMES,
     Z_SPACING,
@@ -82,6 +83,18 @@ def test_volume_without_csv_rows_is_reported(fake, tmp_path):
         "train/train_3/train_3_a/train_3_a_1.nii.gz: no row in radiology_text_reports/train_reports.csv",
         "train/train_4/train_4_a/train_4_a_1.nii.gz: no row in radiology_text_reports/train_reports.csv",
     ]
+
+
+def test_volumes_listed_but_not_downloaded_are_named_in_a_warning(tmp_path, caplog):
+    fake = make_fake_ct_rate(tmp_path / "partial")
+    gone = sorted((fake.root / "dataset" / "train").glob("*/*/*.nii.gz"))[:2]
+    for path in gone:
+        path.unlink()
+    with caplog.at_level(logging.WARNING):
+        records = read_ct_rate(fake.root)
+    assert not {r.id for r in records} & {p.name.removesuffix(".nii.gz") for p in gone}
+    expected = ", ".join(sorted([p.name for p in gone] + [f"{n}.nii.gz" for n in NOT_DOWNLOADED]))
+    assert f"train_reports.csv lists 3 volume(s) not found under train/ (partial download?): {expected}" in caplog.text
 
 
 def test_missing_label_file_warns_and_leaves_findings_unknown(tmp_path, caplog):

@@ -21,6 +21,7 @@ and ``origin_lps`` (3, ImagePositionPatient). They apply to NIfTI files only.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,8 +123,29 @@ def _read_nifti(path: Path, image_meta: Mapping[str, Any]) -> CTVolume:
         )
     else:
         array = image.get_fdata(dtype=np.float32)
+        _warn_if_ct_rate_without_metadata(array, path)
     affine = _affine_with_meta(np.asarray(image.affine, dtype=np.float64), image_meta)
     return CTVolume(np.ascontiguousarray(array, dtype=np.float32), affine)
+
+
+_CT_RATE_NAME = re.compile(r"^(?:train|valid)_\d+_[a-z]+_\d+\.nii(?:\.gz)?$")
+
+
+def _warn_if_ct_rate_without_metadata(array: np.ndarray, path: Path) -> None:
+    """A CT-RATE volume read without its metadata CSV (``embed --images``, a manifest) holds stored values, not HU,
+    unless CT-RATE's fix script rewrote it: say so rather than embed shifted intensities silently."""
+    if not _CT_RATE_NAME.match(path.name):
+        return
+    sample = array[::4, ::4, ::4]
+    air_fraction = np.count_nonzero(np.abs(sample - AIR_HU) <= 150.0) / max(sample.size, 1)
+    if air_fraction < ALREADY_HU_AIR_FRACTION:
+        log.warning(
+            "%s: a CT-RATE volume read without its metadata CSV, and its values do not look like HU (%.1f%% air "
+            "voxels): the rescale slope/intercept were not applied; read it through the recipe's ct_rate layout "
+            "(--recipe ... --split ...), which reads the slope and intercept from the metadata CSV",
+            path,
+            100 * air_fraction,
+        )
 
 
 def _rescale_stored_values(stored: np.ndarray, slope: float, intercept: float, path: Path) -> np.ndarray:

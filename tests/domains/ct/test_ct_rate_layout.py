@@ -115,3 +115,14 @@ def test_bad_roots_and_names():
     assert parse_volume_name("valid_12_b_3.nii.gz") == ("valid_12_b_3", "valid_12", "valid_12_b")
     with pytest.raises(DataError, match="not a CT-RATE volume name"):
         parse_volume_name("scan.nii.gz")
+
+
+def test_a_ct_rate_volume_read_without_its_metadata_warns(fake, caplog):
+    volume = min((fake.root / "dataset" / "train").glob("*/*/*.nii.gz"))
+    with caplog.at_level(logging.WARNING):
+        read_ct(volume)
+    assert f"{volume}: a CT-RATE volume read without its metadata CSV" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        read_ct_rate(fake.root)  # the layout applies slope and intercept: nothing to warn about
+    assert "without its metadata CSV" not in caplog.text

@@ -9,6 +9,9 @@ Expected under ``data.root`` (the repository root, or its ``dataset/`` folder)::
                                                                          ImageOrientationPatient]
     dataset/multi_abnormality_labels/{train,valid}_predicted_labels.csv  VolumeName + 18 label columns
 
+The three CSV folders may also sit beside ``dataset/`` instead of inside it (copies that keep the volumes in
+``dataset/`` and the tables at the top): each is looked up inside first, then beside.
+
 Records are built for the volumes found on disk (partial downloads are normal); each must
 have a report row and a metadata row. Mapping:
 
@@ -114,11 +117,12 @@ def ct_rate_records(root: Path, seed: int = 0, val_fraction: float = VAL_FRACTIO
         volumes = _volumes(base, part)
         if not volumes:
             continue
-        reports = _index(_read_csv(base / "radiology_text_reports" / part.reports, ("Findings_EN", "Impressions_EN")))
+        tables = _table_folders(base, Path(root))
+        reports = _index(_read_csv(tables["radiology_text_reports"] / part.reports, ("Findings_EN", "Impressions_EN")))
         metadata = _index(
-            _read_csv(base / "metadata" / part.metadata, ("RescaleSlope", "RescaleIntercept", "XYSpacing", "ZSpacing"))
+            _read_csv(tables["metadata"] / part.metadata, ("RescaleSlope", "RescaleIntercept", "XYSpacing", "ZSpacing"))
         )
-        labels_file = base / "multi_abnormality_labels" / part.labels
+        labels_file = tables["multi_abnormality_labels"] / part.labels
         labels = _index(_read_csv(labels_file, CT_RATE_LABELS)) if labels_file.exists() else {}
         if not labels:
             log.warning("%s not found: %s volumes have no ground-truth labels", labels_file, part.folder)
@@ -173,6 +177,16 @@ def _warn_missing_volumes(reports: dict[str, Any], volumes: list[Path], part: _P
             ", ".join(missing[:shown]),
             more,
         )
+
+
+def _table_folders(base: Path, root: Path) -> dict[str, Path]:
+    """Each CSV folder inside the dataset folder, else beside it (under ``data.root``), else inside (so the
+    not-found error names the release's own place)."""
+    folders = {}
+    for name in ("radiology_text_reports", "metadata", "multi_abnormality_labels"):
+        inside, beside = base / name, root / name
+        folders[name] = beside if not inside.is_dir() and beside.is_dir() else inside
+    return folders
 
 
 def _dataset_folder(root: Path) -> Path:

@@ -126,3 +126,12 @@ def test_a_ct_rate_volume_read_without_its_metadata_warns(fake, caplog):
     with caplog.at_level(logging.WARNING):
         read_ct_rate(fake.root)  # the layout applies slope and intercept: nothing to warn about
     assert "without its metadata CSV" not in caplog.text
+
+
+def test_csv_folders_beside_the_dataset_folder_are_found(tmp_path):
+    fake = make_fake_ct_rate(tmp_path / "beside")
+    inside = {len(r.texts[0]) for r in read_ct_rate(fake.root)}
+    for name in ("radiology_text_reports", "metadata", "multi_abnormality_labels"):
+        (fake.root / "dataset" / name).rename(fake.root / name)
+    records = read_ct_rate(fake.root)
+    assert {len(r.texts[0]) for r in records} == inside and all(r.image_meta for r in records)

@@ -18,6 +18,12 @@ It prints the estimate ``end-to-end + n * (full-size - demo-size per-volume time
 recipe's time on real CT-RATE files, whose training cost is the same (64^3-class tensors).
 
     python benchmarks/ct_rate_cpu.py [--n 500] [--full-size 3] [--out runs/bench-ct-rate-cpu]
+    python benchmarks/ct_rate_cpu.py --root /data/ct_independent [--set model.text.name=minilm ...]
+
+With ``--root`` the recipe runs on an existing CT-RATE-layout tree (e.g. the frozen independent set written by
+``benchmarks/ct_independent/generate.py``) instead of one written from the demo phantoms; ``--set`` passes
+recipe overrides (the levers compared in docs/benchmarks.md). Either way it ends with zero-shot and linear-probe
+AUC per finding and the label source they were scored against.
 """
 
 from __future__ import annotations
@@ -126,39 +132,8 @@ def per_volume_seconds(
     return elapsed / len(paths)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--full-size", type=int, default=4, help="real-size volumes for the per-volume timing")
-    parser.add_argument("--out", type=Path, default=Path("runs/bench-ct-rate-cpu"))
-    args = parser.parse_args()
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    tree = args.out / "ct-rate"
-    start = time.perf_counter()
-    write_tree(tree, args.n)
-    print(f"wrote {args.n} CT-RATE-layout volumes in {time.perf_counter() - start:.0f} s", flush=True)
-
-    run_dir = args.out / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "domainclip.cli.main",
-        "run",
-        str(RECIPE),
-        "--set",
-        f"data.root={tree}",
-        "--set",
-        f"data.cache_dir={args.out / 'cache'}",
-        "--set",
-        f"output.dir={run_dir}",
-    ]
-    print("$", " ".join(cmd), flush=True)
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    end_to_end = time.perf_counter() - start
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-
+def report_timing(args: argparse.Namespace, tree: Path, end_to_end: float, metrics: dict) -> None:
+    """The demo-size vs CT-RATE-size first-pass timing and the wall estimate for real CT-RATE files."""
     preprocessor = CTPreprocessor(load_recipe(RECIPE, [f"data.root={tree}"]).preprocess)
     small = sorted((tree / "dataset" / "train").glob("*/*/*.nii.gz"))[: max(args.full_size, 1)]
     t_small = per_volume_seconds(small, (VOXEL_MM,) * 3, preprocessor, args.out / "cache-small")
@@ -187,8 +162,72 @@ def main() -> int:
     )
     print(f"| estimated wall on {args.n} real-size CT-RATE volumes | {estimate / 60:.1f} min |")
     print(f"| peak RSS through training | {metrics.get('memory.peak_rss_mb_through_training', float('nan')):.0f} MB |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--full-size", type=int, default=4, help="real-size volumes for the per-volume timing")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-ct-rate-cpu"))
+    parser.add_argument("--root", type=Path, help="an existing CT-RATE-layout tree to run on (no tree is written)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="recipe override key=value")
+    args = parser.parse_args()
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    if args.root is not None:
+        tree = args.root
+        args.n = len(list(tree.glob("**/*.nii.gz")))
+    else:
+        tree = args.out / "ct-rate"
+        start = time.perf_counter()
+        write_tree(tree, args.n)
+        print(f"wrote {args.n} CT-RATE-layout volumes in {time.perf_counter() - start:.0f} s", flush=True)
+
+    run_dir = args.out / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "domainclip.cli.main",
+        "run",
+        str(RECIPE),
+        "--set",
+        f"data.root={tree}",
+        "--set",
+        f"data.cache_dir={args.out / 'cache'}",
+        "--set",
+        f"output.dir={run_dir}",
+        *(item for override in args.overrides for item in ("--set", override)),
+    ]
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    end_to_end = time.perf_counter() - start
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+
+    if args.root is not None:  # an existing tree: its own storage, so no demo-size vs full-size timing
+        print(f"\n| figure | value |\n|---|---|\n| volumes | {args.n} |")
+        print(f"| end-to-end wall (fresh cache) | {end_to_end / 60:.1f} min |")
+        print(
+            f"| peak RSS through training | {metrics.get('memory.peak_rss_mb_through_training', float('nan')):.0f} MB |"
+        )
+    else:
+        report_timing(args, tree, end_to_end, metrics)
     print(f"| zero-shot mean AUC (findings with both classes) | {metrics.get('zeroshot.auc_mean', float('nan')):.3f} |")
+    print(f"| linear probe mean AUC | {metrics.get('linear_probe.auc_mean', float('nan')):.3f} |")
+    print_per_finding(metrics)
     return 0
+
+
+def print_per_finding(metrics: dict) -> None:
+    """Zero-shot and linear-probe AUC of every finding the test split has both classes of."""
+    names = sorted(k.removeprefix("zeroshot.auc.") for k in metrics if k.startswith("zeroshot.auc."))
+    print(
+        f"\nlabels: zero-shot {metrics.get('zeroshot.label_source')}, probe {metrics.get('linear_probe.label_source')}"
+    )
+    print("| finding | zero-shot AUC | linear probe AUC |\n|---|---|---|")
+    for name in names:
+        probe = metrics.get(f"linear_probe.auc.{name}", float("nan"))
+        print(f"| {name} | {metrics[f'zeroshot.auc.{name}']:.3f} | {probe:.3f} |")
 
 
 if __name__ == "__main__":

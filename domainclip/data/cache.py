@@ -27,7 +27,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump when a reader or preprocessing change alters the tensors of an unchanged config
 
 
 def default_cache_root(cache_dir: Path | None = None) -> Path:

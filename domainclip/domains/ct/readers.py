@@ -136,8 +136,7 @@ def _warn_if_ct_rate_without_metadata(array: np.ndarray, path: Path) -> None:
     unless CT-RATE's fix script rewrote it: say so rather than embed shifted intensities silently."""
     if not _CT_RATE_NAME.match(path.name):
         return
-    sample = array[::4, ::4, ::4]
-    air_fraction = np.count_nonzero(np.abs(sample - AIR_HU) <= 150.0) / max(sample.size, 1)
+    air_fraction = _air_fraction(array)
     if air_fraction < ALREADY_HU_AIR_FRACTION:
         log.warning(
             "%s: a CT-RATE volume read without its metadata CSV, and its values do not look like HU (%.1f%% air "
@@ -157,8 +156,7 @@ def _rescale_stored_values(stored: np.ndarray, slope: float, intercept: float, p
     """
     if slope == 1.0 and intercept == 0.0:
         return stored
-    sample = stored[::4, ::4, ::4]
-    air_fraction = np.count_nonzero(np.abs(sample - AIR_HU) <= 150.0) / max(sample.size, 1)
+    air_fraction = _air_fraction(stored)
     if air_fraction >= ALREADY_HU_AIR_FRACTION:
         log.info(
             "%s: %.0f%% of voxels at -1000..-850, values already in HU; not applying slope %s, intercept %s",
@@ -169,6 +167,23 @@ def _rescale_stored_values(stored: np.ndarray, slope: float, intercept: float, p
         )
         return stored
     return stored * np.float32(slope) + np.float32(intercept)
+
+
+def _air_fraction(values: np.ndarray) -> float:
+    """Share of voxels in the air / lung band of HU (-1150..-850), not counting a fill value.
+
+    Why the fill is left out: scanners fill the corners outside the reconstruction circle with one constant
+    (-1024, -2048, -3024 HU; as stored values that is -1024, -1000 at slope 2, ...), and such a fill can fall in
+    the air band; counted, it made a stored volume look like HU and left it unscaled. The minimum is taken as a
+    fill (or a clamp) when at least 1% of the voxels hold exactly it: real air and lung are never one constant.
+    """
+    sample = values[::4, ::4, ::4]
+    if sample.size == 0:
+        return 0.0
+    lowest = sample.min()
+    is_fill = np.count_nonzero(sample == lowest) >= 0.01 * sample.size
+    counted = sample[sample > lowest] if is_fill else sample
+    return np.count_nonzero(np.abs(counted - AIR_HU) <= 150.0) / max(sample.size, 1)
 
 
 def _affine_with_meta(affine: np.ndarray, image_meta: Mapping[str, Any]) -> np.ndarray:

@@ -74,6 +74,7 @@ class FakeCTRate:
 
 def hu_volume() -> np.ndarray:
     hu = np.full(SHAPE, -1000.0, dtype=np.float32)
+    hu += 5.0 * (np.indices(hu.shape).sum(axis=0) % 5)  # air varies; one constant at the minimum is a fill
     hu[3:17, 3:13, :] = 40.0  # body
     hu[3:6, 6:10, 4:8] = 700.0  # "spine" at low i
     return hu

@@ -128,6 +128,7 @@ def test_truncated_nifti_is_a_data_error(tmp_path):
 def test_external_rescale_and_geometry_hints(tmp_path):
     """CT-RATE style: stored values + a wrong header, with slope/intercept/geometry from a CSV."""
     hu = np.full((8, 8, 6), -1000.0, np.float32)
+    hu += 5.0 * (np.indices(hu.shape).sum(axis=0) % 5)  # air varies; one constant at the minimum is a fill
     hu[2:6, 2:6, :] = 40.0
     nib.save(nib.Nifti1Image((hu + 1024).astype(np.uint16), np.eye(4)), tmp_path / "stored.nii.gz")
     meta = {
@@ -150,6 +151,21 @@ def test_external_rescale_and_geometry_hints(tmp_path):
     nib.save(nib.Nifti1Image(hu.astype(np.int16), flipped), tmp_path / "dirs.nii.gz")
     only_spacing = read_ct(tmp_path / "dirs.nii.gz", {"spacing": [0.5, 0.6, 3.0]})
     np.testing.assert_allclose(np.diag(only_spacing.affine)[:3], [-0.5, 0.6, 3.0])
+
+
+def test_stored_values_with_a_fill_in_the_air_band_are_still_rescaled(tmp_path):
+    """Stored values whose fill outside the reconstruction circle is -1024 (HU -2048 after the intercept): the
+    fill alone sits in HU's air band, and must not make the file look as if it already held HU."""
+    rng = np.random.default_rng(0)
+    hu = rng.normal(-1000.0, 8.0, (16, 16, 8)).astype(np.float32)  # air
+    hu[4:12, 4:12, :] = rng.normal(-850.0, 20.0, (8, 8, 8))  # lung
+    hu[7:9, 7:9, :] = 40.0
+    stored = np.round(hu + 1024).astype(np.int16)
+    stored[:3, :3, :] = -1024  # the fill, as stored
+    nib.save(nib.Nifti1Image(stored, np.eye(4)), tmp_path / "filled.nii.gz")
+    volume = read_ct(tmp_path / "filled.nii.gz", {"rescale_slope": 1.0, "rescale_intercept": -1024.0})
+    np.testing.assert_allclose(volume.array[8, 8], 40.0)
+    assert float(np.median(volume.array[4:12, 4:12])) < -800.0
 
 
 def test_unknown_and_missing_files(tmp_path):

@@ -24,10 +24,13 @@ class Findings:
     def subset(self, indices: list[int]) -> Findings:
         return Findings(self.names, self.templates, self.prompts, self.silver[indices], self.truth[indices])
 
+    def silver_labels(self) -> np.ndarray:
+        """The silver vectors as 0/1 labels (a hedged finding, value >= 0.5, counts as present; NaN stays)."""
+        return np.where(np.isnan(self.silver), np.nan, (self.silver >= 0.5).astype(np.float32))
+
     def labels_for_eval(self) -> np.ndarray:
         """Ground truth where known, silver labels (rounded) where the dataset has none."""
-        fallback = np.where(np.isnan(self.silver), np.nan, (self.silver >= 0.5).astype(np.float32))
-        return np.where(np.isnan(self.truth), fallback, self.truth)
+        return np.where(np.isnan(self.truth), self.silver_labels(), self.truth)
 
     def label_source(self) -> str:
         """``truth`` when every known evaluation label is ground truth, ``silver`` when none is, else ``mixed``."""

@@ -255,20 +255,13 @@ def _duplicate_terms(spec: _VocabularySpec) -> list[tuple[list[Any], str]]:
     owner: dict[str, str] = {}
     problems: list[tuple[list[Any], str]] = []
     for index, finding in enumerate(spec.findings):
-        seen_here: set[str] = set()
-        for position, term in [(["name"], finding.name)] + [
-            (["synonyms", k], t) for k, t in enumerate(finding.synonyms)
-        ]:
+        positions = [(["name"], finding.name), *((["synonyms", k], t) for k, t in enumerate(finding.synonyms))]
+        for position, term in positions:
             key = term.strip().lower()
-            if key in owner and owner[key] != finding.name and key not in seen_here:
-                problems.append(
-                    (
-                        ["findings", index, *position],
-                        f"term {key!r} is listed under both {owner[key]!r} and {finding.name!r}",
-                    )
-                )
-            owner.setdefault(key, finding.name)
-            seen_here.add(key)
+            first = owner.setdefault(key, finding.name)
+            if first != finding.name:
+                message = f"term {key!r} is listed under both {first!r} and {finding.name!r}"
+                problems.append((["findings", index, *position], message))
     return problems
 
 

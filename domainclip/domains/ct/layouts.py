@@ -113,11 +113,11 @@ def ct_rate_records(root: Path, seed: int = 0, val_fraction: float = VAL_FRACTIO
     base = _dataset_folder(Path(root))
     records: list[Record] = []
     problems: list[str] = []
+    tables = _table_folders(base, Path(root))
     for part in PARTS:
         volumes = _volumes(base, part)
         if not volumes:
             continue
-        tables = _table_folders(base, Path(root))
         reports = _index(_read_csv(tables["radiology_text_reports"] / part.reports, ("Findings_EN", "Impressions_EN")))
         metadata = _index(
             _read_csv(tables["metadata"] / part.metadata, ("RescaleSlope", "RescaleIntercept", "XYSpacing", "ZSpacing"))

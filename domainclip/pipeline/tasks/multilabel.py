@@ -98,8 +98,7 @@ def prompt_direction(loaded, val_emb: torch.Tensor, val: Findings) -> dict[str, 
     its validation split, so this check needs no labels and sees no test data.
     """
     probs = zeroshot_probabilities(loaded, val_emb, val.names, val.prompts, val.templates)
-    silver = np.where(np.isnan(val.silver), np.nan, (val.silver >= 0.5).astype(np.float64))
-    out = auc_metrics("zeroshot.val_silver", probs, silver, val.names, None)
+    out = auc_metrics("zeroshot.val_silver", probs, val.silver_labels(), val.names, None)
     out["zeroshot.inverted_on_val"] = sorted(
         name for name in val.names if out.get(f"zeroshot.val_silver.auc.{name}", 0.5) < 0.5
     )

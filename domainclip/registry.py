@@ -45,6 +45,7 @@ _DOMAINS: dict[str, DomainEntry] = {
 _TOWERS: dict[str, str] = {
     "vit": "domainclip.models.vit:ViTEncoder",
     "i3d-resnet152": "domainclip.models.i3d_resnet:I3DResNet152",
+    "resnet3d": "domainclip.models.resnet3d:ResNet3D",
 }
 _entry_points_loaded = False
 

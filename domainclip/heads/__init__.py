@@ -10,7 +10,8 @@ survival               :class:`CoxHead`, :func:`fit_evaluate_survival`,
                        :func:`survival_metrics`, :func:`harrell_c`
 retrieval              :func:`retrieval_metrics`, :func:`topk_search`
 regression             :class:`RegressionHead`, :func:`regression_metrics`
-zeroshot               :func:`class_text_embeddings`, :func:`binary_zeroshot_probs`, :func:`mi_zero_topk`
+zeroshot               :func:`class_text_embeddings`, :func:`binary_zeroshot_probs`, :func:`mi_zero_topk`,
+                       :func:`report_prototypes`
 =====================  ==================================================
 """
 
@@ -35,6 +36,7 @@ _EXPORTS = {
     "class_text_embeddings": "zeroshot",
     "binary_zeroshot_probs": "zeroshot",
     "mi_zero_topk": "zeroshot",
+    "report_prototypes": "zeroshot",
 }
 
 
@@ -61,6 +63,7 @@ __all__ = [
     "harrell_c",
     "mi_zero_topk",
     "regression_metrics",
+    "report_prototypes",
     "retrieval_metrics",
     "survival_metrics",
     "topk_search",

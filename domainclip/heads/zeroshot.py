@@ -5,6 +5,10 @@
 * Binary zero-shot (CT-CLIP): per finding, a softmax over the image's scaled cosine
   similarity to the positive and to the negative ensemble, i.e.
   ``sigmoid(scale * (cos_pos - cos_neg))``.
+* Report prototypes: per finding, the mean embedding of the training reports that state
+  it against the mean of those that do not. The texts the model was aligned on sit where
+  its images sit, so a finding whose short prompts point the wrong way (a text tower that
+  reads "no X." nearer X's images than "X.") can still be scored from text alone.
 * Bags of instances (slides made of patches, MI-Zero): a class's bag logit is the
   mean of its top-k instance logits.
 """
@@ -83,6 +87,24 @@ def binary_zeroshot_probs(
             f"shapes do not fit: image {tuple(image.shape)}, positive {tuple(pos.shape)}, negative {tuple(neg.shape)}"
         )
     return torch.sigmoid(_scale(logit_scale) * (image @ pos.T - image @ neg.T))
+
+
+def report_prototypes(text_emb: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(K, D) unit-norm mean embedding of the reports stating each finding, and of the reports that do not.
+
+    ``text_emb``: (N, D) one embedding per report; ``labels``: (N, K) 1 / 0 per report and finding, NaN where the
+    report's label is unknown (left out). A finding without a report on one side gets a row of NaN.
+    """
+    emb = F.normalize(torch.as_tensor(text_emb).float(), dim=-1)
+    labels = torch.as_tensor(labels, dtype=torch.float32)
+    if labels.shape[0] != emb.shape[0]:
+        raise ValueError(f"{emb.shape[0]} report embeddings but {labels.shape[0]} label rows")
+
+    def side(mask: torch.Tensor) -> torch.Tensor:
+        sums = mask.float().T @ emb
+        return torch.where(mask.any(0)[:, None], F.normalize(sums, dim=-1), torch.nan)
+
+    return side(labels == 1), side(labels == 0)
 
 
 def mi_zero_topk(patch_logits: torch.Tensor, k: int) -> torch.Tensor:

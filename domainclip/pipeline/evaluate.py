@@ -44,8 +44,10 @@ def evaluate_splits(
     plots: Path,
     cfg: EvaluateConfig,
     batch_size: int = 8,
+    fallback_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Embed the splits once, then run every task the evaluated split supports."""
+    """Embed the splits once, then run every task the evaluated split supports (``fallback_file``: where the
+    zero-shot prompt fallback fitted on the validation split is written, see :func:`multilabel_metrics`)."""
     from domainclip.pipeline.embedding import embed_images
 
     plots.mkdir(parents=True, exist_ok=True)
@@ -56,7 +58,7 @@ def evaluate_splits(
     test_records = records[eval_split]
     metrics: dict[str, Any] = {"evaluate.split": eval_split, "evaluate.n": len(test_records)}
     if findings[eval_split].names:
-        metrics.update(multilabel_metrics(loaded, image_emb, findings, eval_split, plots, cfg))
+        metrics.update(multilabel_metrics(loaded, image_emb, findings, records, eval_split, plots, cfg, fallback_file))
     if any(r.label is not None for r in test_records):
         templates = cfg.class_templates or [pair[0] for pair in findings[eval_split].templates]
         metrics.update(multiclass_metrics(loaded, image_emb, records, eval_split, templates, plots, cfg))

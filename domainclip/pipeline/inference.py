@@ -146,7 +146,9 @@ def load_embeddings(path: Path) -> tuple[list[str], torch.Tensor]:
 
 
 def zeroshot_command(model_dir: Path, findings: str, out: Path, *, source: ImageSource, batch_size: int) -> None:
+    from domainclip.models.model_dir import ZEROSHOT_FALLBACK_FILE
     from domainclip.pipeline.tasks.multilabel import zeroshot_probabilities
+    from domainclip.pipeline.tasks.prompt_fallback import PromptFallback
     from domainclip.reports.vocabulary import Vocabulary
 
     names = [f.strip() for f in findings.split(",") if f.strip()]
@@ -156,7 +158,11 @@ def zeroshot_command(model_dir: Path, findings: str, out: Path, *, source: Image
     vocab = Vocabulary.load(loaded.vocabulary_path) if loaded.vocabulary_path else None
     prompts = {f.name: f.zeroshot_terms for f in vocab.findings} if vocab else {}
     templates = [tuple(t) for t in vocab.templates] if vocab else [("{finding}.", "no {finding}.")]
-    probs = zeroshot_probabilities(loaded, image_emb, names, prompts, templates)
+    fallback = PromptFallback.load(loaded.path / ZEROSHOT_FALLBACK_FILE)
+    for name in fallback.names if fallback else ():
+        if name in names:
+            print(f"{name}: scored by report prototypes (its prompts ranked the validation split backwards)")
+    probs = zeroshot_probabilities(loaded, image_emb, names, prompts, templates, fallback)
     table = pd.DataFrame(probs, columns=names)
     table.insert(0, "id", [r.id for r in records])
     out.parent.mkdir(parents=True, exist_ok=True)

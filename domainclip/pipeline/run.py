@@ -111,7 +111,7 @@ def evaluate_into(
     folder: RunFolder, recipe: Recipe, records: list[Record], findings: Findings, model_dir: Path
 ) -> dict[str, Any]:
     from domainclip.data.dataset import image_dataset
-    from domainclip.models.model_dir import load_model
+    from domainclip.models.model_dir import ZEROSHOT_FALLBACK_FILE, load_model
     from domainclip.pipeline.evaluate import evaluate_splits
 
     loaded = load_model(model_dir)
@@ -128,6 +128,7 @@ def evaluate_into(
         folder.plots,
         recipe.evaluate,
         batch_size=recipe.stages.align.batch_size,
+        fallback_file=model_dir / ZEROSHOT_FALLBACK_FILE,
     )
     return folder.update_metrics(metrics)
 

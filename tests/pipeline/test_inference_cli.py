@@ -236,3 +236,25 @@ def test_inference_checks_only_the_images(trained_run: Path, demo_dir: Path, tmp
     frame.to_csv(manifest, index=False)
     with pytest.raises(DataError, match=r"1 unusable image\(s\)[\s\S]*truncated\.nii\.gz"):
         invoke("embed", "--model", str(trained_run / "model"), "--manifest", str(manifest), "--out", str(out))
+
+
+def test_zeroshot_uses_the_model_directory_prompt_fallback(trained_run: Path, demo_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from domainclip.models.model_dir import ZEROSHOT_FALLBACK_FILE
+    from domainclip.pipeline.tasks.prompt_fallback import PromptFallback
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_run / "model", model)
+    (model / ZEROSHOT_FALLBACK_FILE).unlink(missing_ok=True)
+    args = ["--manifest", str(demo_dir / "manifest.csv"), "--findings", "pleural effusion,cardiomegaly"]
+    invoke("zeroshot", "--model", str(model), *args, "--out", str(tmp_path / "prompts.csv"))
+    dim = json.loads((model / "config.json").read_text())["embed_dim"]
+    axis = torch.nn.functional.one_hot(torch.tensor([0]), dim).float()
+    PromptFallback(["pleural effusion"], axis, -axis).save(model / ZEROSHOT_FALLBACK_FILE)
+    result = invoke("zeroshot", "--model", str(model), *args, "--out", str(tmp_path / "fallback.csv"))
+    assert result.exit_code == 0, result.output
+    assert "pleural effusion: scored by report prototypes" in result.output
+    prompts, fallback = pd.read_csv(tmp_path / "prompts.csv"), pd.read_csv(tmp_path / "fallback.csv")
+    assert not prompts["pleural effusion"].equals(fallback["pleural effusion"])
+    pd.testing.assert_series_equal(prompts["cardiomegaly"], fallback["cardiomegaly"])

@@ -70,6 +70,12 @@ def test_quickstart_one_step(tmp_path: Path, demo_dir: Path, cache_dir: Path) ->
     assert set(metrics["zeroshot.inverted_on_val"]) == {
         k.removeprefix("zeroshot.val_silver.auc.") for k in checked if metrics[k] < 0.5
     }
+    replaced = metrics["zeroshot.fallback_findings"]  # only flagged findings, and only where the prototypes help
+    assert set(replaced) <= set(metrics["zeroshot.inverted_on_val"])
+    assert all(
+        metrics[f"zeroshot.val_silver_fallback.auc.{n}"] > metrics[f"zeroshot.val_silver.auc.{n}"] for n in replaced
+    )
+    assert (tmp_path / "run/model/zeroshot_fallback.safetensors").is_file() == bool(replaced)
     stages = {json.loads(line)["stage"] for line in (tmp_path / "run/logs/metrics.jsonl").read_text().splitlines()}
     assert stages == {"mae", "align"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from domainclip.config.schema import EvaluateConfig
 from domainclip.labels import Findings
 from domainclip.pipeline.tasks.intervals import mean_auc_interval
 from domainclip.pipeline.tasks.plots import plot_roc, slug
+from domainclip.pipeline.tasks.prompt_fallback import PromptFallback, fit_prompt_fallback
+from domainclip.records import Record
 
 
 def zeroshot_probabilities(
@@ -20,14 +23,18 @@ def zeroshot_probabilities(
     findings: list[str],
     prompts: dict[str, list[str]],
     templates: list[tuple[str, str]],
+    fallback: PromptFallback | None = None,
 ) -> np.ndarray:
     """(N, K) probability of each finding: softmax over the positive / negative prompt ensembles
-    (templates x the finding's prompt terms; a finding not in ``prompts`` is prompted by its name)."""
+    (templates x the finding's prompt terms; a finding not in ``prompts`` is prompted by its name), or over the
+    ``fallback``'s report prototypes for the findings it holds."""
     from domainclip.heads.zeroshot import binary_zeroshot_probs, class_text_embeddings
 
     classes = {f: prompts.get(f, [f]) for f in findings}
     pos = class_text_embeddings(loaded.encode_text, classes, [t[0] for t in templates])
     neg = class_text_embeddings(loaded.encode_text, classes, [t[1] for t in templates])
+    if fallback is not None:
+        pos, neg = fallback.apply(findings, pos, neg)
     probs = binary_zeroshot_probs(image_emb, pos, neg, loaded.logit_scale)
     return np.asarray(torch.as_tensor(probs).detach().cpu(), dtype=np.float64)
 
@@ -89,9 +96,12 @@ def _family(prefix: str, probs: np.ndarray, findings: Findings, plots: Path, n_b
     return out
 
 
-def prompt_direction(loaded, val_emb: torch.Tensor, val: Findings) -> dict[str, Any]:
+def prompt_direction(
+    loaded, val_emb: torch.Tensor, val: Findings, train_records: Sequence[Record], train: Findings
+) -> tuple[dict[str, Any], PromptFallback]:
     """Per finding, whether its positive prompt scores the validation studies whose *reports* state it higher:
-    zero-shot AUC against the validation split's silver labels, and the findings below 0.5.
+    zero-shot AUC against the validation split's silver labels, the findings below 0.5, and the report-prototype
+    fallback for those of them it scores better (:mod:`~domainclip.pipeline.tasks.prompt_fallback`).
 
     Why: a prompt pair can point the wrong way (a text tower that reads "not X." closer to X's images than "X.");
     the test AUC shows it only where ground truth exists, while every dataset with reports has silver labels on
@@ -102,25 +112,48 @@ def prompt_direction(loaded, val_emb: torch.Tensor, val: Findings) -> dict[str, 
     out["zeroshot.inverted_on_val"] = sorted(
         name for name in val.names if out.get(f"zeroshot.val_silver.auc.{name}", 0.5) < 0.5
     )
-    return out
+    fallback, fallback_metrics = fit_prompt_fallback(loaded, val.names, probs, val_emb, val, train_records, train)
+    out.update(fallback_metrics)
+    return out, fallback
 
 
 def multilabel_metrics(
     loaded,
     image_emb: dict[str, torch.Tensor],
     findings: dict[str, Findings],
+    records: dict[str, list[Record]],
     eval_split: str,
     plots: Path,
     cfg: EvaluateConfig,
+    fallback_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Zero-shot and linear-probe AUCs per finding on ``eval_split``, with the label source and the mean's CI."""
+    """Zero-shot and linear-probe AUCs per finding on ``eval_split``, with the label source and the mean's CI.
+
+    Where the prompt-direction check replaced a finding's prompts, ``zeroshot.*`` is scored with the fallback and
+    ``zeroshot_prompts.*`` with the prompts alone; the fallback is written to ``fallback_file`` (the model
+    directory's, so that ``domainclip zeroshot`` uses it too).
+    """
     test = findings[eval_split]
     metrics: dict[str, Any] = {}
     if cfg.zeroshot:
-        probs = zeroshot_probabilities(loaded, image_emb[eval_split], test.names, test.prompts, test.templates)
-        metrics.update(_family("zeroshot", probs, test, plots, cfg.bootstrap))
+        fallback = None
         if "valid" in image_emb and "valid" in findings and eval_split != "valid":
-            metrics.update(prompt_direction(loaded, image_emb["valid"], findings["valid"]))
+            train_records = records.get("train", []) if cfg.prompt_fallback else []
+            direction, fallback = prompt_direction(
+                loaded, image_emb["valid"], findings["valid"], train_records, findings["train"]
+            )
+            metrics.update(direction)
+            if fallback_file is not None:
+                fallback.save(fallback_file)
+        probs = zeroshot_probabilities(
+            loaded, image_emb[eval_split], test.names, test.prompts, test.templates, fallback
+        )
+        metrics.update(_family("zeroshot", probs, test, plots, cfg.bootstrap))
+        if fallback is not None and fallback.names:
+            prompts_only = zeroshot_probabilities(
+                loaded, image_emb[eval_split], test.names, test.prompts, test.templates
+            )
+            metrics.update(auc_metrics("zeroshot_prompts", prompts_only, test.labels_for_eval(), test.names, None))
     if cfg.linear_probe and "train" in image_emb:
         probe_dir = plots / "linear_probe"
         probe_dir.mkdir(exist_ok=True)

@@ -19,11 +19,15 @@ recipe's time on real CT-RATE files, whose training cost is the same (64^3-class
 
     python benchmarks/ct_rate_cpu.py [--n 500] [--full-size 3] [--out runs/bench-ct-rate-cpu]
     python benchmarks/ct_rate_cpu.py --root /data/ct_independent [--set model.text.name=minilm ...]
+    python benchmarks/ct_rate_cpu.py --root /data/ct_independent --baseline \
+        benchmarks/data/ct_rate_cpu_before_issue13.yaml --ceiling 300
 
 With ``--root`` the recipe runs on an existing CT-RATE-layout tree (e.g. the frozen independent set written by
 ``benchmarks/ct_independent/generate.py``) instead of one written from the demo phantoms; ``--set`` passes
 recipe overrides (the levers compared in docs/benchmarks.md). Either way it ends with zero-shot and linear-probe
-AUC per finding and the label source they were scored against.
+AUC per finding and the label source they were scored against; ``--baseline`` runs an older recipe on the same tree
+and prints it beside the new one, and ``--ceiling STEPS`` adds the supervised ceiling of the recipe's image tower on
+the same split (``benchmarks/ct_supervised_ceiling.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from domainclip.domains.ct.preprocess import CTPreprocessor
 from domainclip.records import Record
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ct" / "ct_rate_cpu.yaml"
+BEFORE = Path(__file__).resolve().parent / "data" / "ct_rate_cpu_before_issue13.yaml"
 INTERCEPT = -1024.0
 FROM_DEMO = {"Cardiomegaly": "cardiomegaly", "Pleural effusion": "pleural effusion"}
 FULL_SHAPE, FULL_SPACING = (512, 512, 240), (0.75, 0.75, 1.5)
@@ -164,6 +169,29 @@ def report_timing(args: argparse.Namespace, tree: Path, end_to_end: float, metri
     print(f"| peak RSS through training | {metrics.get('memory.peak_rss_mb_through_training', float('nan')):.0f} MB |")
 
 
+def run_recipe(recipe: Path, tree: Path, out: Path, overrides: list[str]) -> tuple[dict, float]:
+    """``domainclip run recipe`` on ``tree`` with a fresh cache under ``out``: its metrics and wall seconds."""
+    run_dir = out / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "domainclip.cli.main",
+        "run",
+        str(recipe),
+        "--set",
+        f"data.root={tree}",
+        "--set",
+        f"data.cache_dir={out / 'cache'}",
+        "--set",
+        f"output.dir={run_dir}",
+        *(item for override in overrides for item in ("--set", override)),
+    ]
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return json.loads((run_dir / "metrics.json").read_text()), time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=500)
@@ -171,6 +199,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/bench-ct-rate-cpu"))
     parser.add_argument("--root", type=Path, help="an existing CT-RATE-layout tree to run on (no tree is written)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="recipe override key=value")
+    parser.add_argument("--recipe", type=Path, default=RECIPE, help="the recipe measured (default: the shipped one)")
+    parser.add_argument(
+        "--baseline", type=Path, help=f"an older recipe to run on the same tree and print beside it (e.g. {BEFORE})"
+    )
+    parser.add_argument(
+        "--ceiling", type=int, metavar="STEPS", default=0, help="also the recipe tower's supervised ceiling (steps)"
+    )
     args = parser.parse_args()
     if args.out.exists():
         shutil.rmtree(args.out)
@@ -183,30 +218,17 @@ def main() -> int:
         write_tree(tree, args.n)
         print(f"wrote {args.n} CT-RATE-layout volumes in {time.perf_counter() - start:.0f} s", flush=True)
 
-    run_dir = args.out / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "domainclip.cli.main",
-        "run",
-        str(RECIPE),
-        "--set",
-        f"data.root={tree}",
-        "--set",
-        f"data.cache_dir={args.out / 'cache'}",
-        "--set",
-        f"output.dir={run_dir}",
-        *(item for override in args.overrides for item in ("--set", override)),
-    ]
-    print("$", " ".join(cmd), flush=True)
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    end_to_end = time.perf_counter() - start
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-
+    metrics, end_to_end = run_recipe(args.recipe, tree, args.out / "recipe", args.overrides)
+    columns = {f"{args.recipe.name}": metrics}
+    walls = {args.recipe.name: end_to_end}
+    if args.baseline is not None:
+        columns[f"{args.baseline.name} (baseline)"], walls[args.baseline.name] = run_recipe(
+            args.baseline, tree, args.out / "baseline", []
+        )
     if args.root is not None:  # an existing tree: its own storage, so no demo-size vs full-size timing
         print(f"\n| figure | value |\n|---|---|\n| volumes | {args.n} |")
-        print(f"| end-to-end wall (fresh cache) | {end_to_end / 60:.1f} min |")
+        for name, seconds in walls.items():
+            print(f"| end-to-end wall, {name} (fresh cache) | {seconds / 60:.1f} min |")
         print(
             f"| peak RSS through training | {metrics.get('memory.peak_rss_mb_through_training', float('nan')):.0f} MB |"
         )
@@ -214,20 +236,40 @@ def main() -> int:
         report_timing(args, tree, end_to_end, metrics)
     print(f"| zero-shot mean AUC (findings with both classes) | {metrics.get('zeroshot.auc_mean', float('nan')):.3f} |")
     print(f"| linear probe mean AUC | {metrics.get('linear_probe.auc_mean', float('nan')):.3f} |")
-    print_per_finding(metrics)
+    ceiling = None
+    if args.ceiling:
+        from ct_supervised_ceiling import run as supervised
+
+        ceiling_overrides = [f"data.root={tree}", f"data.cache_dir={args.out / 'recipe' / 'cache'}", *args.overrides]
+        _, aucs, names = supervised(args.recipe, ceiling_overrides, args.ceiling)
+        ceiling = dict(zip(names, aucs.tolist()))
+    print_per_finding(columns, ceiling)
     return 0
 
 
-def print_per_finding(metrics: dict) -> None:
-    """Zero-shot and linear-probe AUC of every finding the test split has both classes of."""
-    names = sorted(k.removeprefix("zeroshot.auc.") for k in metrics if k.startswith("zeroshot.auc."))
-    print(
-        f"\nlabels: zero-shot {metrics.get('zeroshot.label_source')}, probe {metrics.get('linear_probe.label_source')}"
-    )
-    print("| finding | zero-shot AUC | linear probe AUC |\n|---|---|---|")
-    for name in names:
-        probe = metrics.get(f"linear_probe.auc.{name}", float("nan"))
-        print(f"| {name} | {metrics[f'zeroshot.auc.{name}']:.3f} | {probe:.3f} |")
+def print_per_finding(columns: dict[str, dict], ceiling: dict[str, float] | None = None) -> None:
+    """Zero-shot and linear-probe AUC of every finding the test split has both classes of, one pair of columns per
+    recipe run, and the supervised ceiling of the first recipe's tower when measured."""
+    first = next(iter(columns.values()))
+    names = sorted(k.removeprefix("zeroshot.auc.") for k in first if k.startswith("zeroshot.auc."))
+    print(f"\nlabels: zero-shot {first.get('zeroshot.label_source')}, probe {first.get('linear_probe.label_source')}")
+    for name, metrics in columns.items():
+        print(f"{name}: zero-shot scored by report prototypes for {metrics.get('zeroshot.fallback_findings', [])}")
+    header = [f"{run} {kind}" for run in columns for kind in ("zero-shot", "probe")]
+    if ceiling is not None:
+        header.append("supervised ceiling")
+    print("| finding | " + " | ".join(header) + " |\n" + "|---" * (len(header) + 1) + "|")
+    rows = [*names, "mean"]
+    for name in rows:
+        cells = []
+        for metrics in columns.values():
+            for family in ("zeroshot", "linear_probe"):
+                key = f"{family}.auc_mean" if name == "mean" else f"{family}.auc.{name}"
+                cells.append(f"{metrics.get(key, float('nan')):.3f}")
+        if ceiling is not None:
+            value = sum(ceiling.values()) / len(ceiling) if name == "mean" else ceiling.get(name, float("nan"))
+            cells.append(f"{value:.3f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

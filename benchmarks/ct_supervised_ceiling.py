@@ -87,7 +87,9 @@ def main() -> int:
         start = time.perf_counter()
         cosine, aucs, names = run(args.recipe, [*args.overrides, *extra], args.steps)
         rows.append((name, cosine, aucs, time.perf_counter() - start))
-    print(f"\nsupervised ViT, {args.steps} steps x batch {BATCH}; held-out AUC per finding")
+    print(
+        f"\nsupervised image tower of {args.recipe.name}, {args.steps} steps x batch {BATCH}; held-out AUC per finding"
+    )
     print("| input | init pooled cosine | " + " | ".join(names) + " | mean | s |")
     print("|---" * (len(names) + 4) + "|")
     for name, cosine, aucs, seconds in rows:

@@ -1,4 +1,5 @@
 """The satellite domain (multispectral GeoTIFF and RGB aerial images with captions), being built for issue 14.
 
-So far only its raster reader (:mod:`.readers`) exists; the domain is not registered yet, so no recipe can name it.
+So far its raster reader (:mod:`.readers`) and the ``rsicd`` caption layout (:mod:`.layouts`) exist; the domain is
+not registered yet, so no recipe can name it.
 """

@@ -17,6 +17,7 @@ torch's ~5 s import per process on a two-core machine.
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -24,6 +25,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -79,10 +81,20 @@ def _logs(log_dir: Path) -> str:
     return "\n".join(p.read_text()[-2000:] for p in sorted(log_dir.glob("*.log")))
 
 
-def _finish(processes: list[BaseProcess], log_dir: Path) -> None:
-    for process in processes:
-        process.join(timeout=TIMEOUT_S)
-    codes = [process.exitcode for process in processes]
+def _finish(
+    processes: list[BaseProcess], log_dir: Path, respawn: Callable[[], list[BaseProcess]] | None = None
+) -> None:
+    """Join the ranks; assert they all exited 0. With ``respawn``, a run whose store could not bind its port is
+    started again on a fresh one (twice at most): ``_free_port`` frees the port it found, and with several 2-rank
+    runs at once another run's gloo connection can take that ephemeral port before the store binds it
+    (EADDRINUSE). Such a run fails before it reads or writes any checkpoint, so starting it again is safe."""
+    for attempt in range(3):
+        for process in processes:
+            process.join(timeout=TIMEOUT_S)
+        codes = [process.exitcode for process in processes]
+        if codes == [0] * len(codes) or respawn is None or attempt == 2 or "EADDRINUSE" not in _logs(log_dir):
+            break
+        processes = respawn()
     assert codes == [0] * len(codes), f"run in {log_dir} failed ({codes}):\n{_logs(log_dir)}"
 
 
@@ -143,13 +155,16 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
     for name, processes in killed.items():
         _kill_when_hanging(processes, out[name])
-    resumed = {
-        name: _spawn(2, _args(out[name], "--batch", "4", "--strategy", strategy, "--resume"), out[name] / "resume")
+    resume = {
+        name: functools.partial(
+            _spawn, 2, _args(out[name], "--batch", "4", "--strategy", strategy, "--resume"), out[name] / "resume"
+        )
         for name, strategy in strategies.items()
     }
+    resumed = {name: start() for name, start in resume.items()}
     _finish(single, out["single"])
     for name, processes in resumed.items():
-        _finish(processes, out[name] / "resume")
+        _finish(processes, out[name] / "resume", respawn=resume[name])
     reference.join(timeout=TIMEOUT_S)
     assert launched.get("code") == 0, "the 2-process reference run through launch_local failed"
     return out

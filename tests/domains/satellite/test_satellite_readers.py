@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from rasterio.transform import from_origin
+from rasters import write_tif
 
 from domainclip.domains.satellite.readers import SENTINEL2_13, read_raster
 from domainclip.errors import DataError
@@ -22,18 +22,6 @@ STARS_L7 = next(
     ),
     Path("/") / STARS_TIF,
 )
-
-
-def write_tif(path: Path, data: np.ndarray, *, descriptions=None, nodata=None, crs="EPSG:32633") -> Path:
-    count, height, width = data.shape
-    profile = {"driver": "GTiff", "count": count, "height": height, "width": width, "dtype": data.dtype}
-    if crs is not None:
-        profile.update(crs=crs, transform=from_origin(500000.0, 4600000.0, 10.0, 10.0))
-    with rasterio.open(path, "w", nodata=nodata, **profile) as dst:
-        dst.write(data)
-        for k, name in enumerate(descriptions or (), start=1):
-            dst.set_band_description(k, name)
-    return path
 
 
 def test_a_13_band_file_without_descriptions_gives_12_named_bands(tmp_path: Path) -> None:

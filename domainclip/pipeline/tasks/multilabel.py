@@ -109,10 +109,11 @@ def prompt_direction(
     """
     probs = zeroshot_probabilities(loaded, val_emb, val.names, val.prompts, val.templates)
     out = auc_metrics("zeroshot.val_silver", probs, val.silver_labels(), val.names, None)
-    out["zeroshot.inverted_on_val"] = sorted(
-        name for name in val.names if out.get(f"zeroshot.val_silver.auc.{name}", 0.5) < 0.5
-    )
-    fallback, fallback_metrics = fit_prompt_fallback(loaded, val.names, probs, val_emb, val, train_records, train)
+    inverted = {
+        n: out[f"zeroshot.val_silver.auc.{n}"] for n in val.names if out.get(f"zeroshot.val_silver.auc.{n}", 0.5) < 0.5
+    }
+    out["zeroshot.inverted_on_val"] = sorted(inverted)
+    fallback, fallback_metrics = fit_prompt_fallback(loaded, inverted, val_emb, val, train_records, train)
     out.update(fallback_metrics)
     return out, fallback
 

@@ -37,10 +37,10 @@ class PromptFallback:
     def apply(self, names: Sequence[str], pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``pos`` / ``neg`` (one row per finding of ``names``) with the rows of this fallback's findings replaced."""
         pos, neg = pos.clone(), neg.clone()
+        rows = {name: k for k, name in enumerate(names)}
         for row, name in enumerate(self.names):
-            if name in names:
-                pos[list(names).index(name)] = self.positive[row]
-                neg[list(names).index(name)] = self.negative[row]
+            if name in rows:
+                pos[rows[name]], neg[rows[name]] = self.positive[row], self.negative[row]
         return pos, neg
 
     def save(self, path: Path) -> None:
@@ -84,45 +84,35 @@ def record_text_embeddings(loaded, records: Sequence[Record]) -> torch.Tensor:
 
 def fit_prompt_fallback(
     loaded,
-    names: list[str],
-    prompt_probs_val: np.ndarray,
+    inverted: dict[str, float],
     val_emb: torch.Tensor,
     val: Findings,
     train_records: Sequence[Record],
     train: Findings,
 ) -> tuple[PromptFallback, dict[str, Any]]:
-    """The fallback for every finding whose prompts score the validation split below chance (silver labels), where
-    the training reports' prototypes score it better; with ``zeroshot.fallback_findings`` and, per replaced
+    """The fallback for the findings in ``inverted`` (name -> the validation-silver AUC of its prompts, below 0.5)
+    that the training reports' prototypes score better; with ``zeroshot.fallback_findings`` and, per replaced
     finding, ``zeroshot.val_silver_fallback.auc.<finding>``. No ``train_records`` (``evaluate.prompt_fallback:
     false``): no fallback."""
     from sklearn.metrics import roc_auc_score
 
     from domainclip.heads.zeroshot import binary_zeroshot_probs, report_prototypes
 
-    silver = val.silver_labels()
-    candidates = []
-    for k, name in enumerate(names):
-        known = ~np.isnan(silver[:, k])
-        if len(np.unique(silver[known, k])) == 2 and roc_auc_score(silver[known, k], prompt_probs_val[known, k]) < 0.5:
-            candidates.append(k)
     kept: list[int] = []
     metrics: dict[str, Any] = {}
-    positive = negative = torch.empty(0)
-    if candidates and train_records and all(r.texts for r in train_records):
+    positive = negative = torch.empty(0, 0)
+    if inverted and train_records and all(r.texts for r in train_records):
         positive, negative = report_prototypes(record_text_embeddings(loaded, train_records), train.silver_labels())
         probs = np.asarray(binary_zeroshot_probs(val_emb, positive, negative, loaded.logit_scale), dtype=np.float64)
-        for k in candidates:
+        silver = val.silver_labels()
+        for name, prompt_auc in inverted.items():
+            k = val.names.index(name)
             known = ~np.isnan(silver[:, k]) & ~np.isnan(probs[:, k])
             if len(np.unique(silver[known, k])) < 2:
                 continue
             fallback_auc = float(roc_auc_score(silver[known, k], probs[known, k]))
-            prompt_auc = float(roc_auc_score(silver[known, k], prompt_probs_val[known, k]))
             if fallback_auc > prompt_auc:
                 kept.append(k)
-                metrics[f"zeroshot.val_silver_fallback.auc.{names[k]}"] = fallback_auc
-    metrics["zeroshot.fallback_findings"] = [names[k] for k in kept]
-    fallback = PromptFallback([names[k] for k in kept], positive[kept], negative[kept]) if kept else EMPTY
-    return fallback, metrics
-
-
-EMPTY = PromptFallback([], torch.empty(0, 0), torch.empty(0, 0))
+                metrics[f"zeroshot.val_silver_fallback.auc.{name}"] = fallback_auc
+    metrics["zeroshot.fallback_findings"] = [val.names[k] for k in kept]
+    return PromptFallback([val.names[k] for k in kept], positive[kept], negative[kept]), metrics

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from domainclip.domains.satellite.config import SatellitePreprocessConfig
 from domainclip.domains.satellite.readers import read_raster
-from domainclip.errors import DataError, RecipeError
+from domainclip.errors import RecipeError
 
 
 class SatellitePreprocessor:
@@ -42,8 +42,6 @@ class SatellitePreprocessor:
 
     def __call__(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> torch.Tensor:
         raster = read_raster(Path(path), self.bands, self.default_names)
-        if not raster.valid.any():
-            raise DataError(f"{path}: every pixel is nodata")
         pixels = np.where(raster.valid, (raster.pixels - self.mean) / self.std, 0.0).astype(np.float32)
         image = torch.from_numpy(pixels)[None]
         if tuple(image.shape[-2:]) != self.size:

@@ -52,7 +52,8 @@ def band_names(descriptions: Sequence[str | None], count: int, default_names: Se
 
 
 def read_raster(path: Path, bands: Sequence[str] | None = None, default_names: Sequence[str] | None = None) -> Raster:
-    """Read ``bands`` (all bands when None) of the raster at ``path``; a missing band is an error naming it."""
+    """Read ``bands`` (all bands when None) of the raster at ``path``; a missing band, or an image with no valid
+    pixel in them, is an error naming the file."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
@@ -73,10 +74,12 @@ def read_raster(path: Path, bands: Sequence[str] | None = None, default_names: S
             transform = tuple(src.transform)[:6] if georeferenced else None
     except RasterioIOError as exc:
         raise DataError(f"{path}: not a raster rasterio can read ({exc})") from None
-    mask = np.ma.getmaskarray(data)
+    valid = ~np.ma.getmaskarray(data).any(axis=0)
+    if not valid.any():
+        raise DataError(f"{path}: every pixel is nodata")
     return Raster(
         pixels=np.asarray(data.filled(0), dtype=np.float32),
-        valid=~mask.any(axis=0),
+        valid=valid,
         bands=tuple(wanted),
         crs=crs,
         transform=transform,

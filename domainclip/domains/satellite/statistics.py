@@ -26,8 +26,6 @@ def band_statistics(
     squares = np.zeros(len(bands))
     for path in paths:
         raster = read_raster(Path(path), bands, default_names)
-        if not raster.valid.any():
-            raise DataError(f"{path}: every pixel is nodata")
         values = raster.pixels[:, raster.valid].astype(np.float64)  # (C, valid pixels)
         count += values.shape[1]
         sums += values.sum(axis=1)

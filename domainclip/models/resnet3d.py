@@ -3,7 +3,7 @@
 Why a CNN beside the ViT: at the CPU recipes' 64^3-class inputs a ViT's patches are several centimetres of
 anatomy each, so a finding smaller than a patch (a nodule, a calcified plaque, emphysema's texture) reaches the
 encoder only as a shift in a patch's mean. A convolutional stem sees every voxel, so it can learn those from a few
-hundred studies (the supervised ceilings are compared in docs/benchmarks.md). It has no patch tokens, so it is not
+hundred studies (measured against the ViT on the same data in docs/benchmarks.md). It has no patch tokens, so it is not
 MAE-pretrained (``stages.mae.steps: 0``); it is aligned from scratch.
 
 Recipe keys (``model.image``): ``hidden_size`` is the width of the last stage (the features it returns; the four

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,12 @@ class Findings:
     prompts: dict[str, list[str]]  # per finding, the phrases its zero-shot prompts use
     silver: np.ndarray  # (N, K) from the report structurer; used for soft labels
     truth: np.ndarray  # (N, K) ground-truth labels where the dataset has them, NaN elsewhere
+
+    @classmethod
+    def none(cls, records: Sized) -> Findings:
+        """No findings at all, for records that have neither texts nor labels of any (a class-folder set)."""
+        empty = np.zeros((len(records), 0), dtype=np.float32)
+        return cls([], [], {}, empty, empty.copy())
 
     def subset(self, indices: list[int]) -> Findings:
         return Findings(self.names, self.templates, self.prompts, self.silver[indices], self.truth[indices])

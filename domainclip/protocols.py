@@ -30,7 +30,9 @@ class Preprocessor(Protocol):
     """Turns one image file (or folder) into the tensor the encoder sees.
 
     Its ``config`` is JSON-serialisable and saved in the model directory; the same config rebuilds the same
-    preprocessor at inference ("what trains is served").
+    preprocessor at inference ("what trains is served"). A pixel without data (a raster's nodata) is NaN in
+    every channel: the core fills it before an encoder sees it and keeps it out of the MAE loss
+    (:mod:`domainclip.data.nodata`).
     """
 
     config: dict[str, Any]
@@ -86,7 +88,14 @@ class MaskableEncoder(ImageTower, Protocol):
     grid: tuple[int, ...]
 
     @property
-    def num_patches(self) -> int: ...
+    def num_patches(self) -> int:
+        """Tokens the MAE can hide: ``len(token_groups)`` runs of ``prod(grid)`` patches, group-major."""
+        ...
+
+    @property
+    def token_groups(self) -> tuple[tuple[int, ...], ...]:
+        """The channels each run of tokens embeds (one run over every channel unless channels are grouped)."""
+        ...
 
     def forward_tokens(self, images: torch.Tensor, visible_ids: torch.Tensor | None = None) -> torch.Tensor: ...
 
@@ -107,6 +116,16 @@ class Domain(Protocol):
         """(channels, spatial size) of a preprocessed image under ``preprocess``."""
         ...
 
+    def channel_names(self, preprocess: BaseModel) -> list[str] | None:
+        """Names of the preprocessed channels (a satellite's bands), which ``model.image.channel_groups`` uses;
+        None when channels have no names (CT's one HU channel)."""
+        ...
+
+    def fit_preprocess(self, preprocess: BaseModel, records: Sequence[Record]) -> BaseModel:
+        """``preprocess`` with what is fitted on the training ``records`` filled in (per-band normalisation
+        statistics), before any image is preprocessed; what needs no fitting comes back unchanged."""
+        ...
+
     def build_preprocessor(self, config: BaseModel | Mapping[str, Any]) -> Preprocessor: ...
 
     def layouts(self) -> dict[str, Layout]: ...
@@ -121,8 +140,11 @@ class Domain(Protocol):
         """Images (files or series folders) under ``folder``, for inference on a plain folder."""
         ...
 
-    def check_image(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> str | None:
-        """Why ``path`` is unusable, or None. Used by ``validate-data``."""
+    def check_image(
+        self, path: Path, image_meta: Mapping[str, Any] | None = None, preprocess: Any = None
+    ) -> str | None:
+        """Why ``path`` is unusable, or None. Used by ``validate-data`` and ``run``; ``preprocess`` (the recipe's
+        section, or a model's saved config) says what the image must hold, e.g. the bands a model reads."""
         ...
 
     def findings(self, recipe: Any, records: Sequence[Record]) -> Findings:

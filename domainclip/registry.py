@@ -41,9 +41,14 @@ _DOMAINS: dict[str, DomainEntry] = {
         sections="domainclip.domains.ct.config:SECTIONS",
         commands=("domainclip.reports.cli",),
     ),
+    "satellite": DomainEntry(
+        plugin="domainclip.domains.satellite.domain:SatelliteDomain",
+        sections="domainclip.domains.satellite.config:SECTIONS",
+    ),
 }
 _TOWERS: dict[str, str] = {
     "vit": "domainclip.models.vit:ViTEncoder",
+    "vit-groups": "domainclip.models.grouped_vit:GroupedViTEncoder",
     "i3d-resnet152": "domainclip.models.i3d_resnet:I3DResNet152",
     "resnet3d": "domainclip.models.resnet3d:ResNet3D",
 }

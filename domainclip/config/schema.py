@@ -65,7 +65,9 @@ class DataConfig(Strict):
 
 
 class ImageEncoderConfig(Strict):
-    type: str = Field("vit", description="image tower from the tower registry (vit, resnet3d, i3d-resnet152)")
+    type: str = Field(
+        "vit", description="image tower from the tower registry (vit, vit-groups, resnet3d, i3d-resnet152)"
+    )
     weights: str | None = Field(
         None,
         description="pretrained weights of the tower: a local file, or 'astra' / 'merlin' from the package "
@@ -75,6 +77,11 @@ class ImageEncoderConfig(Strict):
     hidden_size: int = Field(192, description="vit: token width; resnet3d: channels of the last stage (its features)")
     depth: int = Field(4, description="vit: transformer blocks; resnet3d: residual blocks per stage")
     stem_stride: int = Field(2, ge=1, description="resnet3d: stride of the first convolution")
+    channel_groups: list[list[str]] | None = Field(
+        None,
+        description="vit-groups: channels by name (the domain's band names), one patch embedding and one run of "
+        "tokens per group (SatMAE); null: every channel in one group",
+    )
     heads: int = 3
     mlp_ratio: float = 4.0
     decoder_hidden_size: int = 128
@@ -127,6 +134,11 @@ class StageConfig(Strict):
 class MAEStageConfig(StageConfig):
     mask_ratio: float = Field(0.75, gt=0, lt=1)
     norm_pix_loss: bool = True
+    group_masking: Literal["independent", "consistent"] = Field(
+        "independent",
+        description="with channel groups: hide each group's patches independently, or the same patches in every "
+        "group (SatMAE's two options)",
+    )
 
 
 class AlignStageConfig(StageConfig):
@@ -149,6 +161,14 @@ class TrainConfig(Strict):
     strategy: Literal["ddp", "fsdp"] = "ddp"
     activation_checkpointing: bool = False
     threads: int | None = Field(None, ge=1, description="torch intra-op threads per process")
+
+
+class EvaluationSetConfig(Strict):
+    """A further held-out set, in one of the domain's layouts (e.g. EuroSAT class folders for zero-shot scenes)."""
+
+    layout: str = Field(..., description="one of the domain's layouts")
+    root: Path | None = Field(None, description="dataset root for the layout")
+    manifest: Path | None = Field(None, description="CSV manifest for layout 'manifest'")
 
 
 class EvaluateConfig(Strict):
@@ -183,6 +203,11 @@ class EvaluateConfig(Strict):
         None,
         description="multi-class zero-shot templates ('{finding}' is the class name); default: the positive "
         "halves of the prompt pairs",
+    )
+    datasets: dict[str, EvaluationSetConfig] = Field(
+        {},
+        description="further held-out sets evaluated with every task they support, each on its own evaluation "
+        "split (its probes on its own train split); keys prefixed with the set's name ('eurosat.zeroshot.top1')",
     )
 
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from domainclip.data.splits import patients_in_several_splits
 from domainclip.data.text_quality import unusable_reason
@@ -25,9 +26,11 @@ def problem_line(record: Record, reason: str) -> str:
     return f"{record.source or 'record'} (id={record.id}): {reason}"
 
 
-def validate_records(records: Sequence[Record], domain: Domain, max_workers: int | None = None) -> list[str]:
+def validate_records(
+    records: Sequence[Record], domain: Domain, max_workers: int | None = None, preprocess: Any = None
+) -> list[str]:
     """All problems of ``records``, in record order (several per record when several apply)."""
-    return [line for _, line in find_problems(records, domain, max_workers)]
+    return [line for _, line in find_problems(records, domain, max_workers, preprocess=preprocess)]
 
 
 def find_problems(
@@ -35,14 +38,16 @@ def find_problems(
     domain: Domain,
     max_workers: int | None = None,
     image_check: Callable[[int], str | None] | None = None,
+    preprocess: Any = None,
 ) -> list[tuple[int, str]]:
     """(position in ``records``, problem line) for every problem, so callers can drop exactly the bad rows.
 
     Images are opened with ``max_workers`` threads (decompression releases the GIL);
     each distinct path is checked once, by ``image_check(position)`` when given (e.g.
-    ``CachedDataset.check``, which caches what it decodes), else ``domain.check_image(path, image_meta)``.
+    ``CachedDataset.check``, which caches what it decodes), else ``domain.check_image(path, image_meta,
+    preprocess)`` (``preprocess``: the recipe's or model's preprocessing section, e.g. the bands it needs).
     """
-    image_reasons = _check_images(records, domain, max_workers, image_check)
+    image_reasons = _check_images(records, domain, max_workers, image_check, preprocess)
     first_row: dict[str, Record] = {}
     crossing = patients_in_several_splits(records)
     problems: list[tuple[int, str]] = []
@@ -63,17 +68,32 @@ def find_problems(
     return problems
 
 
-def image_problems(records: Sequence[Record], domain: Domain, max_workers: int | None = None) -> list[str]:
+def image_problems(
+    records: Sequence[Record], domain: Domain, max_workers: int | None = None, preprocess: Any = None
+) -> list[str]:
     """Problem lines of the records whose image is missing or unusable, and nothing else: what inference on
     images alone needs (no text, split or id rules)."""
-    reasons = _check_images(records, domain, max_workers, None)
-    return [
-        problem_line(record, reason) for record in records if (reason := reasons.get(Path(record.image))) is not None
-    ]
+    return list(image_problem_lines(records, domain, max_workers, preprocess).values())
+
+
+def image_problem_lines(
+    records: Sequence[Record], domain: Domain, max_workers: int | None = None, preprocess: Any = None
+) -> dict[int, str]:
+    """:func:`image_problems` by position in ``records``."""
+    reasons = _check_images(records, domain, max_workers, None, preprocess)
+    return {
+        i: problem_line(record, reason)
+        for i, record in enumerate(records)
+        if (reason := reasons.get(Path(record.image))) is not None
+    }
 
 
 def _check_images(
-    records: Sequence[Record], domain: Domain, max_workers: int | None, image_check: Callable[[int], str | None] | None
+    records: Sequence[Record],
+    domain: Domain,
+    max_workers: int | None,
+    image_check: Callable[[int], str | None] | None,
+    preprocess: Any = None,
 ) -> dict[Path, str | None]:
     first: dict[Path, int] = {}
     for position, record in enumerate(records):
@@ -84,7 +104,7 @@ def _check_images(
     def check(path: Path) -> str | None:
         if image_check is not None:
             return image_check(first[path])
-        return domain.check_image(path, records[first[path]].image_meta or None)
+        return domain.check_image(path, records[first[path]].image_meta or None, preprocess)
 
     workers = max_workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:

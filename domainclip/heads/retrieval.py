@@ -111,7 +111,8 @@ def retrieval_metrics(
     ``similarity`` is (n_images, n_texts); ``positives`` the same-shape boolean
     matrix of matching pairs. Keys: ``image_to_text.R@1`` ... ``text_to_image.R@10``,
     ``image_to_text.median_rank``, ``image_to_text.mean_rank`` (same for
-    ``text_to_image``) and ``mean_recall`` (mean of the 2 x len(ks) recalls).
+    ``text_to_image``), ``mean_recall`` (mean of the 2 x len(ks) recalls) and the same recalls of a random
+    ranking under ``chance.`` (:func:`chance_recalls`).
     """
     sim = torch.as_tensor(similarity).detach().float().cpu()
     pos = torch.as_tensor(positives).detach().cpu().bool()
@@ -135,12 +136,34 @@ def retrieval_metrics(
         out[f"{direction}.median_rank"] = float(np.median(ranks.numpy()))
         out[f"{direction}.mean_rank"] = float(ranks.mean())
     out["mean_recall"] = float(np.mean(recalls))
+    out.update({f"chance.{key}": value for key, value in chance_recalls(pos, ks).items()})
+    return out
+
+
+def chance_recalls(positives: torch.Tensor, ks: Sequence[int] = RECALL_KS) -> dict[str, float]:
+    """Recall@k a random ranking scores on average, both ways, and their mean: the level to read recalls against.
+
+    A query with ``p`` positives among ``g`` candidates misses all of them in a random top k with probability
+    ``C(g - p, k) / C(g, k)``; the expected recall is the mean over queries of one minus that.
+    """
+    pos = torch.as_tensor(positives).bool()
+    out: dict[str, float] = {}
+    for direction, p in {"image_to_text": pos, "text_to_image": pos.T}.items():
+        gallery = p.shape[1]
+        counts = p.sum(dim=1).double().numpy()
+        for k in ks:
+            miss = np.ones_like(counts)
+            for j in range(min(k, gallery)):
+                miss *= np.clip(gallery - counts - j, 0, None) / (gallery - j)
+            out[f"{direction}.R@{k}"] = float((1 - miss).mean())
+    out["mean_recall"] = float(np.mean(list(out.values())))
     return out
 
 
 __all__ = [
     "FAISS_MIN_INDEX",
     "RECALL_KS",
+    "chance_recalls",
     "faiss_available",
     "first_positive_ranks",
     "retrieval_metrics",

@@ -1,7 +1,8 @@
 """Recipe sections -> models, with errors that name the recipe key at fault.
 
 Image towers are created by name (``model.image.type``) through :mod:`domainclip.registry`: a tower class
-provides ``from_recipe(cfg, in_channels, spatial_size)`` for training and ``__init__(**config())`` for loading.
+provides ``from_recipe(cfg, in_channels, spatial_size, channel_names)`` for training and ``__init__(**config())``
+for loading.
 """
 
 from __future__ import annotations
@@ -17,9 +18,19 @@ from domainclip.models.text import TextTower
 from domainclip.protocols import ImageTower, MaskableEncoder
 
 
-def build_image_encoder(cfg: ImageEncoderConfig, *, in_channels: int, img_size: Sequence[int]) -> ImageTower:
-    """The image tower ``cfg.type`` for images of ``(in_channels, *img_size)`` (the preprocessed shape)."""
-    return registry.tower_class(cfg.type).from_recipe(cfg, in_channels, tuple(img_size))
+def build_image_encoder(
+    cfg: ImageEncoderConfig,
+    *,
+    in_channels: int,
+    img_size: Sequence[int],
+    channel_names: Sequence[str] | None = None,
+) -> ImageTower:
+    """The image tower ``cfg.type`` for images of ``(in_channels, *img_size)`` (the preprocessed shape);
+    ``channel_names`` (the domain's band names, when it has them) let a recipe group channels by name."""
+    tower = registry.tower_class(cfg.type)
+    if cfg.channel_groups is not None and not hasattr(tower, "token_groups"):
+        raise RecipeError(f"model.image.channel_groups: the {cfg.type!r} tower has no channel groups; use 'vit-groups'")
+    return tower.from_recipe(cfg, in_channels, tuple(img_size), channel_names)
 
 
 def build_mae(encoder: ImageTower, cfg: ImageEncoderConfig, stage: MAEStageConfig) -> MaskedAutoencoder:
@@ -40,6 +51,7 @@ def build_mae(encoder: ImageTower, cfg: ImageEncoderConfig, stage: MAEStageConfi
         cfg.decoder_heads,
         mask_ratio=stage.mask_ratio,
         norm_pix_loss=stage.norm_pix_loss,
+        group_masking=stage.group_masking,
     )
 
 

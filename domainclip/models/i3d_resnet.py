@@ -98,7 +98,13 @@ class I3DResNet152(nn.Module):
         self._grad_checkpointing = False
 
     @classmethod
-    def from_recipe(cls, cfg: ImageEncoderConfig, in_channels: int, img_size: Sequence[int]) -> I3DResNet152:
+    def from_recipe(
+        cls,
+        cfg: ImageEncoderConfig,
+        in_channels: int,
+        img_size: Sequence[int],
+        channel_names: Sequence[str] | None = None,
+    ) -> I3DResNet152:
         """The tower with ``model.image.weights`` loaded (strictly: every tensor must match)."""
         if in_channels != 1:
             raise RecipeError(f"model.image.type: i3d-resnet152 reads one CT channel, the recipe gives {in_channels}")

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from domainclip import registry
+from domainclip.data.nodata import fill_nodata
 from domainclip.errors import CheckpointError, DataError, RecipeError
 from domainclip.models.domain_clip import DomainCLIP
 from domainclip.models.text import TextTower
@@ -274,7 +275,7 @@ class LoadedModel:
 
         ``images`` is a ``(N, C, *S)`` tensor already preprocessed (a single
         ``(C, *S)`` image is accepted) or image paths, which go through the
-        training preprocessing.
+        training preprocessing. NaN pixels (no data) are filled as in training.
         """
         if isinstance(images, torch.Tensor):
             shape = self.input_shape
@@ -288,7 +289,7 @@ class LoadedModel:
                 for i in range(0, len(paths), batch_size)
             )
         out = [
-            self.model.encode_image(chunk.to(self.device).float(), normalize=normalize).float().cpu()
+            self.model.encode_image(fill_nodata(chunk.to(self.device).float()), normalize=normalize).float().cpu()
             for chunk in chunks
         ]
         return torch.cat(out) if out else torch.empty(0, self.model.embed_dim)

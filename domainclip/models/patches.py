@@ -4,6 +4,8 @@ Patch order is row-major over the patch grid, the same order in which a strided
 convolution's output is flattened (MONAI's ``PatchEmbeddingBlock``), so patch ``n``
 here is token ``n`` of the encoder. Inside a patch the values are laid out
 ``(*patch_size, channels)``, as in the MAE reference code. Works for 2D and 3D.
+An encoder with channel groups has one run of grid tokens per group, group-major
+(:func:`group_patchify`, :func:`consistent_masking`).
 """
 
 from __future__ import annotations
@@ -82,3 +84,27 @@ def random_masking(
     mask = torch.ones(batch, num_patches, device=device)
     mask.scatter_(1, visible_ids, 0.0)
     return visible_ids, mask
+
+
+def group_patchify(
+    images: torch.Tensor, patch_size: Sequence[int], groups: Sequence[Sequence[int]]
+) -> list[torch.Tensor]:
+    """Per channel group, :func:`patchify` of that group's channels: ``(B, N, prod(patch_size) * len(group))``."""
+    if len(groups) == 1 and list(groups[0]) == list(range(images.shape[1])):
+        return [patchify(images, patch_size)]
+    return [patchify(images[:, list(group)], patch_size) for group in groups]
+
+
+def consistent_masking(
+    batch: int,
+    patches_per_group: int,
+    groups: int,
+    mask_ratio: float,
+    *,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`random_masking` of the patch grid, the same patches hidden in every group's run of tokens."""
+    visible, mask = random_masking(batch, patches_per_group, mask_ratio, device=device, generator=generator)
+    offsets = torch.arange(groups, device=visible.device) * patches_per_group
+    return (visible[:, None, :] + offsets[None, :, None]).reshape(batch, -1), mask.repeat(1, groups)

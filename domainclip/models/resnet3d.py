@@ -54,7 +54,13 @@ class ResNet3D(nn.Module):
         self._grad_checkpointing = False
 
     @classmethod
-    def from_recipe(cls, cfg: ImageEncoderConfig, in_channels: int, img_size: Sequence[int]) -> ResNet3D:
+    def from_recipe(
+        cls,
+        cfg: ImageEncoderConfig,
+        in_channels: int,
+        img_size: Sequence[int],
+        channel_names: Sequence[str] | None = None,
+    ) -> ResNet3D:
         if cfg.weights:
             raise RecipeError("model.image.weights: the resnet3d tower is trained from scratch; it loads no weights")
         try:

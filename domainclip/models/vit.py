@@ -59,6 +59,22 @@ def init_transformer_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def patch_embedding_block(
+    in_channels: int, img_size: Sequence[int], patch_size: Sequence[int], hidden_size: int
+) -> PatchEmbeddingBlock:
+    """MONAI's N-d strided-convolution patch embedding, without its own position embedding (ours is sin-cos)."""
+    return PatchEmbeddingBlock(
+        in_channels=in_channels,
+        img_size=img_size,
+        patch_size=patch_size,
+        hidden_size=hidden_size,
+        num_heads=1,  # only checked for divisibility by MONAI; the block has no attention
+        proj_type="conv",
+        pos_embed_type="none",
+        spatial_dims=len(img_size),
+    )
+
+
 def run_blocks(blocks: nn.ModuleList, x: torch.Tensor, checkpointed: bool) -> torch.Tensor:
     """Run ``blocks`` in order, recomputing activations in backward when ``checkpointed``."""
     for block in blocks:
@@ -120,17 +136,7 @@ class ViTEncoder(nn.Module):
             "drop_path_rate": drop_path_rate,
         }
 
-        self.patch_embedding = PatchEmbeddingBlock(
-            in_channels=in_channels,
-            img_size=img_size,
-            patch_size=patch_size,
-            hidden_size=hidden_size,
-            num_heads=heads,
-            proj_type="conv",
-            pos_embed_type="none",
-            spatial_dims=len(img_size),
-        )
-        self.patch_embedding.position_embeddings = sincos_position_embedding(self.grid, hidden_size)
+        self._build_patch_embedding()
         self.cls_token = nn.Parameter(torch.zeros(1, 1, hidden_size))
         self.blocks = build_blocks(
             hidden_size, depth, heads, mlp_ratio, qkv_bias=qkv_bias, drop_path_rate=drop_path_rate
@@ -139,16 +145,40 @@ class ViTEncoder(nn.Module):
         self.grad_checkpointing = False
         self._init_weights()
 
+    def _build_patch_embedding(self) -> None:
+        """One strided convolution over every channel, with fixed sin-cos positions on the patch grid."""
+        self.patch_embedding = patch_embedding_block(self.in_channels, self.img_size, self.patch_size, self.hidden_size)
+        self.patch_embedding.position_embeddings = sincos_position_embedding(self.grid, self.hidden_size)
+
+    def _patch_convolutions(self) -> list[nn.Module]:
+        return [self.patch_embedding.patch_embeddings]
+
     def _init_weights(self) -> None:
         self.apply(init_transformer_weights)
-        conv = self.patch_embedding.patch_embeddings.weight
-        nn.init.xavier_uniform_(conv.view(conv.shape[0], -1))  # like a linear layer, as in MAE
-        nn.init.zeros_(self.patch_embedding.patch_embeddings.bias)
+        for conv in self._patch_convolutions():
+            nn.init.xavier_uniform_(conv.weight.view(conv.weight.shape[0], -1))  # like a linear layer, as in MAE
+            nn.init.zeros_(conv.bias)
         nn.init.normal_(self.cls_token, std=0.02)
 
     @classmethod
-    def from_recipe(cls, cfg: ImageEncoderConfig, in_channels: int, img_size: Sequence[int]) -> ViTEncoder:
+    def from_recipe(
+        cls,
+        cfg: ImageEncoderConfig,
+        in_channels: int,
+        img_size: Sequence[int],
+        channel_names: Sequence[str] | None = None,
+    ) -> ViTEncoder:
         """The ViT of a recipe's ``model.image`` for ``(in_channels, *img_size)`` images, with errors naming the key."""
+        if cfg.channel_groups is not None:
+            raise RecipeError(
+                "model.image.channel_groups: the 'vit' tower embeds every channel in one patch embedding; "
+                "use model.image.type 'vit-groups' for one embedding per channel group"
+            )
+        return cls(in_channels, tuple(img_size), *cls._checked_recipe_shape(cfg, img_size))
+
+    @staticmethod
+    def _checked_recipe_shape(cfg: ImageEncoderConfig, img_size: Sequence[int]) -> tuple:
+        """``(patch_size, hidden_size, depth, heads, mlp_ratio)`` of ``cfg``, checked against the image size."""
         img_size, patch = tuple(img_size), tuple(cfg.patch_size)
         if len(patch) != len(img_size):
             raise RecipeError(
@@ -161,11 +191,17 @@ class ViTEncoder(nn.Module):
             raise RecipeError(
                 f"model.image.hidden_size: {cfg.hidden_size} is not divisible by model.image.heads {cfg.heads}"
             )
-        return cls(in_channels, img_size, patch, cfg.hidden_size, cfg.depth, cfg.heads, cfg.mlp_ratio)
+        return patch, cfg.hidden_size, cfg.depth, cfg.heads, cfg.mlp_ratio
 
     @property
     def num_patches(self) -> int:
+        """Tokens an MAE can hide: one per patch of the grid."""
         return math.prod(self.grid)
+
+    @property
+    def token_groups(self) -> tuple[tuple[int, ...], ...]:
+        """The channels each run of ``grid`` tokens embeds, in token order: here one run over every channel."""
+        return (tuple(range(self.in_channels)),)
 
     @property
     def spatial_dims(self) -> int:

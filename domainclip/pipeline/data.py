@@ -38,7 +38,7 @@ def load_records(recipe: Recipe, check: bool = True, fill_cache: bool = False) -
         from domainclip.data.dataset import image_dataset
 
         image_check = image_dataset(records, domain.build_preprocessor(recipe.preprocess), recipe.data.cache_dir).check
-    found = find_problems(records, domain, image_check=image_check)
+    found = find_problems(records, domain, image_check=image_check, preprocess=recipe.preprocess)
     bad = {position for position, _ in found}
     return [r for i, r in enumerate(records) if i not in bad], [*layout_problems, *(line for _, line in found)]
 
@@ -66,3 +66,24 @@ def write_skipped_rows(run_dir: Path, problems: list[str]) -> None:
 
 def vocabulary_path(recipe: Recipe, domain: Domain) -> Path:
     return recipe.data.vocabulary or domain.default_vocabulary()
+
+
+def evaluation_set_records(recipe: Recipe, name: str) -> list[Record]:
+    """The records of ``evaluate.datasets.<name>``, read with the recipe's data settings; a bad image is an
+    error (``data.skip_bad_rows`` skips it), texts are optional (a class-folder set has none)."""
+    from domainclip.data.validate import image_problem_lines
+
+    spec = recipe.evaluate.datasets[name]
+    domain = get_domain(recipe.domain)
+    layouts = domain.layouts()
+    if spec.layout not in layouts:
+        raise RecipeError(
+            f"evaluate.datasets.{name}.layout: unknown layout {spec.layout!r}; expected one of {sorted(layouts)}"
+        )
+    cfg = recipe.data.model_copy(update={"layout": spec.layout, "root": spec.root, "manifest": spec.manifest})
+    records, problems = layouts[spec.layout](cfg)
+    bad = image_problem_lines(records, domain, preprocess=recipe.preprocess)
+    problems = [*problems, *bad.values()]
+    if problems and not recipe.data.skip_bad_rows:
+        raise DataError(f"evaluate.datasets.{name}: {len(problems)} bad row(s)", problems)
+    return [r for i, r in enumerate(records) if i not in bad]

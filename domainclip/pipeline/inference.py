@@ -96,7 +96,7 @@ def _embed_inputs(model_dir: Path, source: ImageSource, batch_size: int):
     loaded = load_model(model_dir)
     domain = get_domain(loaded.domain)
     records, cache_dir = source.records(domain)
-    problems = image_problems(records, domain)
+    problems = image_problems(records, domain, preprocess=loaded.preprocess_config)
     if problems:
         raise DataError(f"{len(problems)} unusable image(s)", problems)
     dataset = image_dataset(records, domain.build_preprocessor(loaded.preprocess_config), cache_dir)

@@ -21,7 +21,7 @@ from domainclip.config.schema import Recipe
 from domainclip.data.splits import SPLITS
 from domainclip.errors import DataError, RecipeError
 from domainclip.labels import Findings
-from domainclip.pipeline.data import checked_records, vocabulary_path, write_skipped_rows
+from domainclip.pipeline.data import checked_records, evaluation_set_records, vocabulary_path, write_skipped_rows
 from domainclip.pipeline.run_folder import RunFolder
 from domainclip.records import Record, split_indices
 from domainclip.registry import get_domain
@@ -37,6 +37,14 @@ def _check_batch(recipe: Recipe, train_count: int, world_size: int) -> None:
         )
     if recipe.stages.align.steps > 0 and recipe.stages.align.batch_size < 2:
         raise RecipeError("stages.align.batch_size: must be at least 2 (the projection heads batch-normalise)")
+
+
+def fitted_recipe(recipe: Recipe, domain: Any, records: list[Record]) -> Recipe:
+    """``recipe`` with the preprocessing fitted on the training split (``Domain.fit_preprocess``), so the saved
+    recipe, the cache key and the model directory all hold the fitted values."""
+    train = [records[i] for i in split_indices(records, "train")]
+    fitted = domain.fit_preprocess(recipe.preprocess, train)
+    return recipe if fitted is recipe.preprocess else recipe.model_copy(update={"preprocess": fitted})
 
 
 def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
@@ -58,6 +66,7 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
         # Bad data is found before the run folder is prepared: a first run that fails on it leaves no
         # half-made run behind, so the same command (or --resume) works once the data is fixed.
         records, skipped = checked_records(recipe)
+        recipe = fitted_recipe(recipe, domain, records)
         folder.prepare(recipe, resume=resume, is_main=main)
         if main:
             write_skipped_rows(folder.root, skipped)
@@ -116,20 +125,27 @@ def evaluate_into(
 
     loaded = load_model(model_dir)
     domain = get_domain(recipe.domain)
-    dataset = image_dataset(records, domain.build_preprocessor(loaded.preprocess_config), recipe.data.cache_dir)
-    by_split = {s: [records[i] for i in split_indices(records, s)] for s in SPLITS}
-    datasets = {s: Subset(dataset, split_indices(records, s)) for s in SPLITS}
-    split_findings = {s: findings.subset(split_indices(records, s)) for s in SPLITS}
-    metrics = evaluate_splits(
-        loaded,
-        datasets,
-        by_split,
-        split_findings,
-        folder.plots,
-        recipe.evaluate,
-        batch_size=recipe.stages.align.batch_size,
-        fallback_file=model_dir / ZEROSHOT_FALLBACK_FILE,
-    )
+    preprocessor = domain.build_preprocessor(loaded.preprocess_config)
+
+    def evaluate(records: list[Record], findings: Findings, plots: Path, fallback: Path | None) -> dict[str, Any]:
+        dataset = image_dataset(records, preprocessor, recipe.data.cache_dir)
+        return evaluate_splits(
+            loaded,
+            {s: Subset(dataset, split_indices(records, s)) for s in SPLITS},
+            {s: [records[i] for i in split_indices(records, s)] for s in SPLITS},
+            {s: findings.subset(split_indices(records, s)) for s in SPLITS},
+            plots,
+            recipe.evaluate,
+            batch_size=recipe.stages.align.batch_size,
+            fallback_file=fallback,
+        )
+
+    metrics = evaluate(records, findings, folder.plots, model_dir / ZEROSHOT_FALLBACK_FILE)
+    for name in recipe.evaluate.datasets:
+        extra = evaluation_set_records(recipe, name)
+        found = domain.findings(recipe, extra) if any(r.texts or r.findings for r in extra) else Findings.none(extra)
+        scores = evaluate(extra, found, folder.plots / name, None)
+        metrics.update({f"{name}.{key}": value for key, value in scores.items()})
     return folder.update_metrics(metrics)
 
 

@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 
 from domainclip.config.schema import Recipe
+from domainclip.data.nodata import fill_nodata, split_nodata
 from domainclip.engine.trainer import Trainer
 from domainclip.errors import RecipeError
 from domainclip.labels import Findings
@@ -52,7 +53,8 @@ def build_image_encoder(recipe: Recipe, domain: Domain) -> ImageTower:
     from domainclip.models.builders import build_image_encoder as build
 
     channels, spatial = domain.input_shape(recipe.preprocess)
-    return build(recipe.model.image, in_channels=channels, img_size=spatial)
+    names = domain.channel_names(recipe.preprocess)
+    return build(recipe.model.image, in_channels=channels, img_size=spatial, channel_names=names)
 
 
 def run_mae_stage(ctx: StageContext) -> None:
@@ -65,7 +67,8 @@ def run_mae_stage(ctx: StageContext) -> None:
     mae = build_mae(ctx.encoder, recipe.model.image, recipe.stages.mae)
 
     def loss_fn(model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
-        loss, _, _ = model(batch["image"])
+        images, valid = split_nodata(batch["image"])
+        loss, _, _ = model(images, valid=valid)
         return loss, {}
 
     trainer = Trainer(
@@ -111,7 +114,7 @@ class AlignCollate:
         tokens = self.tokenize(list(texts))
         images = [item["image"] if self.augment is None else self.augment(item["image"]) for item in items]
         batch = {
-            "image": torch.stack(images),
+            "image": fill_nodata(torch.stack(images)),
             "input_ids": tokens["input_ids"],
             "attention_mask": tokens["attention_mask"],
             "findings": self.findings[index],

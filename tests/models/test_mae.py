@@ -84,3 +84,32 @@ def test_builder_names_the_recipe_key():
     with pytest.raises(RecipeError, match=r"model\.image\.decoder_hidden_size"):
         cfg = ImageEncoderConfig(patch_size=(8, 8), hidden_size=16, depth=1, heads=2, decoder_heads=3)
         build_mae(build_image_encoder(cfg, in_channels=1, img_size=(16, 16)), cfg, MAEStageConfig())
+
+
+def test_nodata_pixels_enter_neither_the_normalisation_nor_the_loss():
+    from domainclip.data.nodata import split_nodata
+
+    mae = MaskedAutoencoder(tiny_encoder_2d(in_channels=2), 16, 1, 2)
+    x = torch.randn(1, 2, 16, 16)
+    with_border = x.clone()
+    with_border[:, :, :, :2] = float("nan")  # a nodata border, two pixels wide, in every band
+    images, valid = split_nodata(with_border)
+    assert valid is not None and valid[0, 0, :, :2].sum() == 0 and not torch.isnan(images).any()
+    mask = torch.ones(1, mae.encoder.num_patches)
+    perfect = mae.targets(x)
+    assert mae.reconstruction_loss(perfect, x, mask) == 0
+    # whatever the border holds, a prediction right on the valid pixels costs nothing
+    targets = mae.targets(images, valid)
+    for fill in (0.0, 1e4):
+        filled = images.clone()
+        filled[:, :, :, :2] = fill
+        assert mae.reconstruction_loss(targets, filled, mask, valid) == 0
+    assert mae.reconstruction_loss(targets, images, mask) > 0  # counting the border would cost
+
+
+def test_an_image_without_nodata_passes_untouched():
+    from domainclip.data.nodata import split_nodata
+
+    x = torch.randn(2, 3, 8, 8)
+    images, valid = split_nodata(x)
+    assert images is x and valid is None

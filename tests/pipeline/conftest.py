@@ -38,6 +38,16 @@ def demo_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def satellite_demo_dir(tmp_path_factory) -> Path:
+    """A small satellite demo (60 captioned chips, 3 EuroSAT-like chips per class), written once per session."""
+    from domainclip.domains.satellite.demo import write_demo
+
+    out = tmp_path_factory.mktemp("demo") / "satellite"
+    write_demo(out, n=60, seed=3, eurosat_per_class=3)
+    return out
+
+
+@pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 

@@ -35,6 +35,12 @@ class CTDomain:
             raise RecipeError("preprocess.size: required to build the image encoder (e.g. [64, 64, 64])")
         return 1, tuple(preprocess.size)
 
+    def channel_names(self, preprocess: CTPreprocessConfig) -> None:
+        return None  # one unnamed channel of Hounsfield units
+
+    def fit_preprocess(self, preprocess: CTPreprocessConfig, records: Sequence[Record]) -> CTPreprocessConfig:
+        return preprocess  # fixed spacing, size and HU window: nothing is fitted on the data
+
     def build_preprocessor(self, config: CTPreprocessConfig | Mapping[str, Any]) -> CTPreprocessor:
         return CTPreprocessor(config)
 
@@ -50,7 +56,9 @@ class CTDomain:
     def discover_images(self, folder: Path) -> list[Path]:
         return discover_ct_images(folder)
 
-    def check_image(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> str | None:
+    def check_image(
+        self, path: Path, image_meta: Mapping[str, Any] | None = None, preprocess: Any = None
+    ) -> str | None:
         """Why ``path`` is no usable CT (unreadable, truncated, not 3D, NaN voxels), or None.
 
         Decodes every voxel: truncation of a compressed file only shows at the end.

@@ -1,19 +1,33 @@
-"""The recipe sections the satellite domain will own (light: pydantic only)."""
+"""The recipe sections the satellite domain owns (light: pydantic only, imported when a recipe is validated)."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
 from domainclip.config.schema import Strict
+from domainclip.domains.satellite.captions import CaptionSamplingConfig
 
 
 class SatellitePreprocessConfig(Strict):
     bands: list[str] | None = Field(
-        None, description="bands to read, by name (file descriptions, else the layout's order); null: all of them"
+        None,
+        description="bands to read, by name (file band descriptions, else file_bands, else the layout's order); "
+        "null: every band of the first training image",
+    )
+    file_bands: list[str] | None = Field(
+        None,
+        description="names of the bands of files that carry no band descriptions, in file order (default: the "
+        "layout's documented order; 13 bands: Sentinel-2 L1C B01..B12 with B8A and B10; 3: red, green, blue)",
     )
     size: tuple[int, int] = Field((64, 64), description="contract: output height, width in pixels")
     band_stats: dict[str, tuple[float, float]] | None = Field(
         None,
-        description="per-band (mean, std) used to normalise; computed on the training split when null and saved "
-        "with the model, so inference reuses them verbatim",
+        description="per-band (mean, std) used to normalise; computed on the training split (nodata pixels left "
+        "out) when null and saved with the model, so inference reuses them verbatim",
     )
+    stats_images: int = Field(
+        2000, ge=1, description="at most this many training images (an even sample) for the band statistics"
+    )
+
+
+SECTIONS = {"preprocess": SatellitePreprocessConfig, "text_sampling": CaptionSamplingConfig}

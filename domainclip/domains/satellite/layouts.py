@@ -11,7 +11,7 @@ is one record whose texts are its captions in the file's order (RSICD repeats so
 protocol counts them as given). ``val`` is the validation split. An image has no patient, so it is its own group.
 
 ``eurosat``: class folders of captionless images (:func:`eurosat_records`), for zero-shot scene classification and
-probes.
+probes. ``manifest``: the generic CSV, one row per caption (:func:`merge_caption_rows`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +131,33 @@ def eurosat_records(
             rid = f"{folder.name}/{path.stem}"
             records.append(Record(id=rid, patient_id=rid, image=path, label=label, source=f"{folder.name}/{path.name}"))
     return assign_splits(records, fractions, seed), problems
+
+
+def merge_caption_rows(records: list[Record]) -> tuple[list[Record], list[str]]:
+    """Rows of a manifest that name the same ``image`` are one image with several captions (the generic satellite
+    manifest: one row per caption). The first row gives the id, split, labels and targets; a later row that
+    contradicts them (another split, class, attribute value or target) is a problem line naming both rows."""
+    first: dict[Path, Record] = {}
+    texts: dict[Path, list[str]] = {}
+    problems: list[str] = []
+    for record in records:
+        key = Path(record.image)
+        if key not in first:
+            first[key], texts[key] = record, list(record.texts)
+            continue
+        head = first[key]
+        clash = [
+            what
+            for what, mine, theirs in (
+                ("split", record.split, head.split),
+                ("class", record.label, head.label),
+                ("attributes", record.findings, head.findings),
+                ("targets", record.targets, head.targets),
+            )
+            if mine != theirs
+        ]
+        if clash:
+            problems.append(f"{record.source}: same image as {head.source} but another {', '.join(clash)}")
+        texts[key].extend(record.texts)
+    merged = [replace(head, texts=tuple(texts[key])) for key, head in first.items()]
+    return merged, problems

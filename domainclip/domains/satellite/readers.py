@@ -41,11 +41,14 @@ class Raster:
 
 def band_names(descriptions: Sequence[str | None], count: int, default_names: Sequence[str] | None) -> list[str]:
     """A file's band names: its descriptions when every band has one, else ``default_names`` when they fit the band
-    count, else RGB for a 3-band picture, else ``B1..Bn``."""
+    count, else the Sentinel-2 L1C order for a 13-band file (EuroSAT-MS and the usual L1C exports), else RGB for a
+    3-band picture, else ``B1..Bn``."""
     if descriptions and all(descriptions) and len(set(descriptions)) == count:
         return [str(d) for d in descriptions]
     if default_names is not None and len(default_names) == count:
         return list(default_names)
+    if count == len(SENTINEL2_13):
+        return list(SENTINEL2_13)
     if count == 3:
         return list(RGB)
     return [f"B{k + 1}" for k in range(count)]

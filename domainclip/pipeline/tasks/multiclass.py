@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,11 +41,13 @@ def _scores(prefix: str, y: np.ndarray, probs: np.ndarray, classes: Sequence[str
         f"{prefix}.top1": float((pred == y).mean()),
         f"{prefix}.balanced_accuracy": float(balanced_accuracy_score(y, pred)),
     }
-    for key, metric in (
-        ("top1", lambda i: float((pred[i] == y[i]).mean())),
-        ("balanced_accuracy", lambda i: float(balanced_accuracy_score(y[i], pred[i]))),
-    ):
-        out.update(resampled_interval(f"{prefix}.{key}", metric, len(y), n_boot))
+    with warnings.catch_warnings():  # a resample may lack a class that is predicted: expected, not news
+        warnings.simplefilter("ignore", UserWarning)
+        for key, metric in (
+            ("top1", lambda i: float((pred[i] == y[i]).mean())),
+            ("balanced_accuracy", lambda i: float(balanced_accuracy_score(y[i], pred[i]))),
+        ):
+            out.update(resampled_interval(f"{prefix}.{key}", metric, len(y), n_boot))
     matrix = confusion_matrix(y, pred, labels=list(range(len(classes))))
     plot_confusion(matrix, classes, prefix.replace("_", " "), plots / f"confusion_{prefix}.png")
     return out
@@ -69,7 +73,11 @@ def multiclass_metrics(
         probs = zeroshot_class_probabilities(loaded, image_emb[eval_split][rows], classes, templates)
         metrics.update(_scores("zeroshot", y, probs, classes, plots, cfg.bootstrap))
     train = [(i, index[r.label]) for i, r in enumerate(records.get("train", [])) if r.label is not None]
-    if cfg.linear_probe and "train" in image_emb and len({c for _, c in train}) >= 2:
+    counts = Counter(c for _, c in train)
+    if cfg.linear_probe and "train" in image_emb and len(counts) >= 2 and min(counts.values()) < 2:
+        # the probe picks its regularisation by cross-validation, which needs two examples of every class
+        metrics["linear_probe.multiclass_skipped"] = "a class has fewer than 2 training examples"
+    elif cfg.linear_probe and "train" in image_emb and len(counts) >= 2:
         from domainclip.heads.classification import LinearProbe
 
         train_rows, train_y = (np.array(v) for v in zip(*train))

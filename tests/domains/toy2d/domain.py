@@ -88,6 +88,12 @@ class Toy2DDomain:
     def input_shape(self, preprocess: Toy2DPreprocessConfig) -> tuple[int, tuple[int, ...]]:
         return preprocess.channels, tuple(preprocess.size)
 
+    def channel_names(self, preprocess: Toy2DPreprocessConfig) -> None:
+        return None
+
+    def fit_preprocess(self, preprocess: Toy2DPreprocessConfig, records: Sequence[Record]) -> Toy2DPreprocessConfig:
+        return preprocess
+
     def build_preprocessor(self, config: Toy2DPreprocessConfig | Mapping[str, Any]) -> Toy2DPreprocessor:
         return Toy2DPreprocessor(config)
 
@@ -103,7 +109,9 @@ class Toy2DDomain:
     def discover_images(self, folder: Path) -> list[Path]:
         return sorted(p for p in Path(folder).rglob("*.png") if p.is_file())
 
-    def check_image(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> str | None:
+    def check_image(
+        self, path: Path, image_meta: Mapping[str, Any] | None = None, preprocess: Any = None
+    ) -> str | None:
         """Why ``path`` is no usable PNG (not an image, corrupt chunks, truncated), or None."""
         try:
             with Image.open(path) as image:

@@ -110,11 +110,7 @@ class GroupedViTEncoder(ViTEncoder):
 
     def embed_patches(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, C, *S)`` -> ``(B, groups * patches, hidden)``, group-major, with position and group embeddings."""
-        expected = (self.in_channels, *self.img_size)
-        if images.ndim != len(expected) + 1 or tuple(images.shape[1:]) != expected:
-            raise ValueError(
-                f"expected images of shape (B, {', '.join(map(str, expected))}), got {tuple(images.shape)}"
-            )
+        self._check_shape(images)
         runs = []
         for g, (group, conv) in enumerate(zip(self.channel_groups, self.group_patch_embeddings)):
             tokens = conv(images[:, list(group)]).flatten(2).transpose(1, 2)

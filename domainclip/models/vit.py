@@ -219,12 +219,15 @@ class ViTEncoder(nn.Module):
 
     def embed_patches(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, C, *S)`` -> patch tokens with position embedding, ``(B, N, hidden)``."""
+        self._check_shape(images)
+        return self.patch_embedding(images)
+
+    def _check_shape(self, images: torch.Tensor) -> None:
         expected = (self.in_channels, *self.img_size)
         if images.ndim != len(expected) + 1 or tuple(images.shape[1:]) != expected:
             raise ValueError(
                 f"expected images of shape (B, {', '.join(map(str, expected))}), got {tuple(images.shape)}"
             )
-        return self.patch_embedding(images)
 
     def forward_tokens(self, images: torch.Tensor, visible_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Normalised tokens ``(B, 1 + n, hidden)``: CLS first, then the patches.

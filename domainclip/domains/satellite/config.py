@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import Field
 
 from domainclip.config.schema import Strict
@@ -28,6 +31,13 @@ class SatellitePreprocessConfig(Strict):
     stats_images: int = Field(
         2000, ge=1, description="at most this many training images (an even sample) for the band statistics"
     )
+
+
+def as_preprocess_config(value: SatellitePreprocessConfig | Mapping[str, Any] | None) -> SatellitePreprocessConfig:
+    """The section itself, or one rebuilt from a model directory's saved config (a dict); None: the defaults."""
+    if isinstance(value, SatellitePreprocessConfig):
+        return value
+    return SatellitePreprocessConfig(**dict(value or {}))
 
 
 SECTIONS = {"preprocess": SatellitePreprocessConfig, "text_sampling": CaptionSamplingConfig}

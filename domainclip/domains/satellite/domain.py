@@ -13,7 +13,7 @@ from domainclip.config.schema import DataConfig, ManifestColumnsConfig, Recipe
 from domainclip.data.cache import default_cache_root, demo_folder
 from domainclip.data.manifest import read_manifest
 from domainclip.domains.satellite.captions import CaptionSampler
-from domainclip.domains.satellite.config import SatellitePreprocessConfig
+from domainclip.domains.satellite.config import SatellitePreprocessConfig, as_preprocess_config
 from domainclip.domains.satellite.demo import DEMO_VERSION, ensure_demo, write_demo
 from domainclip.domains.satellite.layouts import IMAGE_SUFFIXES, eurosat_records, merge_caption_rows, rsicd_records
 from domainclip.domains.satellite.preprocess import BAND_NAMES_META, SatellitePreprocessor
@@ -92,7 +92,7 @@ class SatelliteDomain:
     ) -> str | None:
         """Why ``path`` is no usable raster (unreadable, truncated, a band ``preprocess`` names is missing, every
         pixel of those bands nodata), or None; reads every pixel, since a truncated tile only fails when decoded."""
-        cfg = _preprocess_config(preprocess)
+        cfg = as_preprocess_config(preprocess)
         names = (image_meta or {}).get(BAND_NAMES_META) or cfg.file_bands
         try:
             read_raster(Path(path), cfg.bands, names)
@@ -115,13 +115,6 @@ class SatelliteDomain:
 
     def stage_dataset(self, stage: str, records: Sequence[Record], images: Any) -> Any:
         return images  # both stages train on the preprocessed chips
-
-
-def _preprocess_config(preprocess: Any) -> SatellitePreprocessConfig:
-    """The satellite section from a recipe (a model) or a model directory's saved config (a dict); None: defaults."""
-    if isinstance(preprocess, SatellitePreprocessConfig):
-        return preprocess
-    return SatellitePreprocessConfig(**dict(preprocess or {}))
 
 
 def _flip_rotate(image: Any) -> Any:

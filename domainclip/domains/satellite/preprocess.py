@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from domainclip.domains.satellite.config import SatellitePreprocessConfig
+from domainclip.domains.satellite.config import SatellitePreprocessConfig, as_preprocess_config
 from domainclip.domains.satellite.readers import read_raster
 from domainclip.errors import RecipeError
 
@@ -29,7 +29,7 @@ class SatellitePreprocessor:
     def __init__(
         self, config: SatellitePreprocessConfig | Mapping[str, Any], default_names: Sequence[str] | None = None
     ):
-        cfg = config if isinstance(config, SatellitePreprocessConfig) else SatellitePreprocessConfig(**dict(config))
+        cfg = as_preprocess_config(config)
         if cfg.band_stats is None:
             raise RecipeError("preprocess.band_stats: not computed yet (the training split's statistics come first)")
         self.bands = list(cfg.bands) if cfg.bands is not None else list(cfg.band_stats)

@@ -61,8 +61,8 @@ def read_manifest(path: Path, seed: int = 0, columns: ManifestColumnsConfig | No
     has_patients = "patient_id" in table.columns
     if not has_patients:
         message = (
-            f"{path}: no 'patient_id' column; every row is treated as its own patient, so splits cannot "
-            "keep scans of one patient together. Add a patient_id column."
+            f"{path}: no 'patient_id' column; every row is its own group, so splits cannot keep related images "
+            "together (one patient's scans, chips of one site). Add a patient_id column naming each row's group."
         )
         warnings.warn(message, UserWarning, stacklevel=2)
         log.warning(message)

@@ -15,12 +15,9 @@ tower's share), R@5 both ways and the survival C-index.
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
+
+from _ablation import number, parse_args, print_table, run_variants
 
 VARIANTS = {  # key: (row name, overrides)
     "ours": ("ours (MAE + soft labels)", []),
@@ -34,41 +31,35 @@ VARIANTS = {  # key: (row name, overrides)
 }
 DEFAULT_VARIANTS = ["ours", "no-mae", "hard"]
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ct" / "quickstart.yaml"
+HEADER = (
+    "variant",
+    "zero-shot mean AUC",
+    "linear-probe mean AUC",
+    "text->image R@5",
+    "image->text R@5",
+    "survival C-index",
+    "wall s",
+)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=DEFAULT_VARIANTS)
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
-    args = parser.parse_args()
-    rows = []
-    for key in args.variants:
-        name, extra = VARIANTS[key]
-        run_dir = args.out / key
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        overrides = [f"output.dir={run_dir}", *args.overrides, *extra]
-        cmd = [sys.executable, "-m", "domainclip.cli.main", "run", str(RECIPE)]
-        cmd += [a for o in overrides for a in ("--set", o)]
-        print("$", " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        rows.append((name, metrics))
-    print()
-    print(
-        "| variant | zero-shot mean AUC | linear-probe mean AUC | text->image R@5 | image->text R@5 "
-        "| survival C-index | wall s |"
+    args = parse_args(__doc__, VARIANTS, DEFAULT_VARIANTS, Path("runs/ablation"))
+    rows = run_variants(RECIPE, VARIANTS, args.variants, args.out, args.overrides)
+    print_table(
+        HEADER,
+        [
+            (
+                name,
+                number(m, "zeroshot.auc_mean"),
+                number(m, "linear_probe.auc_mean"),
+                number(m, "retrieval.text_to_image.R@5"),
+                number(m, "retrieval.image_to_text.R@5"),
+                number(m, "survival.c_index"),
+                number(m, "wall_seconds", 0),
+            )
+            for name, m in rows
+        ],
     )
-    print("|---|---|---|---|---|---|---|")
-    for name, m in rows:
-        print(
-            f"| {name} | {m.get('zeroshot.auc_mean', float('nan')):.3f} | "
-            f"{m.get('linear_probe.auc_mean', float('nan')):.3f} | "
-            f"{m.get('retrieval.text_to_image.R@5', float('nan')):.3f} | "
-            f"{m.get('retrieval.image_to_text.R@5', float('nan')):.3f} | "
-            f"{m.get('survival.c_index', float('nan')):.3f} | {m.get('wall_seconds', float('nan')):.0f} |"
-        )
     return 0
 
 

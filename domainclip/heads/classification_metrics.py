@@ -5,8 +5,10 @@ Point estimates are scikit-learn's; intervals are percentile bootstraps over row
 ``score >= threshold`` for binary / multi-label scores, the arg-max class for
 multi-class scores. Output is flat so it merges into ``metrics.json``: ``auc``,
 ``auc_ci_low``, ``auc_ci_high``, ``average_precision`` ..., ``f1`` ...,
-``balanced_accuracy`` ...; multi-label adds ``per_label`` (the same keys per label)
-and the top level holds macro averages over the labels that have both classes.
+``balanced_accuracy`` ...; multi-class adds ``recall_per_class`` (one recall per
+column, whose mean is the balanced accuracy); multi-label adds ``per_label`` (the
+same keys per label) and the top level holds macro averages over the labels that
+have both classes.
 """
 
 from __future__ import annotations
@@ -87,6 +89,14 @@ def _binary(y: np.ndarray, score: np.ndarray, threshold: float, n_boot: int, see
     }
 
 
+def per_class_recall(matrix: np.ndarray) -> np.ndarray:
+    """Recall of each class from a confusion matrix (rows true, columns predicted, as scikit-learn's); NaN for a
+    class with no true example, whose recall is undefined. Their mean is the balanced accuracy."""
+    counts = np.asarray(matrix, dtype=np.float64)
+    true = counts.sum(axis=1)
+    return np.divide(np.diag(counts), true, out=np.full(len(true), np.nan), where=true > 0)
+
+
 def _class_statistic(
     metric: str, onehot: np.ndarray, score: np.ndarray, pred_onehot: np.ndarray
 ) -> Callable[[np.ndarray], np.ndarray]:
@@ -117,6 +127,7 @@ def _multiclass(y: np.ndarray, score: np.ndarray, n_boot: int, seed: int) -> dic
     from sklearn.metrics import (
         average_precision_score,
         balanced_accuracy_score,
+        confusion_matrix,
         f1_score,
         roc_auc_score,
     )
@@ -145,7 +156,13 @@ def _multiclass(y: np.ndarray, score: np.ndarray, n_boot: int, seed: int) -> dic
     pred_onehot = np.eye(n_classes, dtype=bool)[pred]
     statistics = {m: _class_statistic(m, onehot, score, pred_onehot) for m in METRICS}
     boot = bootstrap_distributions(statistics, len(y), n_boot, seed) if n_boot else {}
-    return {**_with_ci(point, boot), "n": len(y), "n_classes": int(n_classes)}
+    recall = per_class_recall(confusion_matrix(y, pred, labels=list(range(n_classes))))
+    return {
+        **_with_ci(point, boot),
+        "recall_per_class": [float(r) for r in recall],
+        "n": len(y),
+        "n_classes": int(n_classes),
+    }
 
 
 def _multilabel(
@@ -232,4 +249,4 @@ def classification_metrics(
     raise ValueError(f"unsupported shapes y_true {y.shape}, y_score {score.shape}")
 
 
-__all__ = ["METRICS", "classification_metrics"]
+__all__ = ["METRICS", "classification_metrics", "per_class_recall"]

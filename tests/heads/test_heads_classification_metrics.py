@@ -7,7 +7,9 @@ import pytest
 from sklearn.metrics import (
     average_precision_score,
     balanced_accuracy_score,
+    confusion_matrix,
     f1_score,
+    recall_score,
     roc_auc_score,
 )
 
@@ -19,7 +21,7 @@ from domainclip.heads.bootstrap import (
     weighted_balanced_accuracy,
     weighted_f1,
 )
-from domainclip.heads.classification_metrics import _class_statistic, classification_metrics
+from domainclip.heads.classification_metrics import _class_statistic, classification_metrics, per_class_recall
 
 
 def _binary(n: int, seed: int):
@@ -78,6 +80,22 @@ def test_binary_point_estimates_and_intervals():
     assert small["auc_ci_high"] - small["auc_ci_low"] > out["auc_ci_high"] - out["auc_ci_low"]  # less data, wider
     none = classification_metrics(y, score, n_boot=0)
     assert none["auc_ci_low"] is None and none["auc"] == out["auc"]
+
+
+def test_multiclass_recall_per_class_equals_scikit_learn_and_averages_to_balanced_accuracy():
+    y = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2])
+    pred = np.array([0, 0, 0, 1, 1, 0, 2, 1, 1, 1])  # recalls 3/4, 1/2, 1/4
+    proba = np.full((len(y), 3), 0.1) + 0.7 * np.eye(3)[pred]
+    out = classification_metrics(y, proba, n_boot=0)
+    assert out["recall_per_class"] == pytest.approx([0.75, 0.5, 0.25])
+    assert out["recall_per_class"] == pytest.approx(recall_score(y, pred, average=None).tolist())
+    assert np.mean(out["recall_per_class"]) == pytest.approx(out["balanced_accuracy"])
+
+
+def test_per_class_recall_of_a_class_without_examples_is_nan():
+    matrix = confusion_matrix([0, 0, 1], [0, 2, 2], labels=[0, 1, 2])
+    recall = per_class_recall(matrix)
+    assert recall[:2].tolist() == [0.5, 0.0] and np.isnan(recall[2])
 
 
 def test_multilabel_skips_constant_labels_and_ignores_unknown_values():

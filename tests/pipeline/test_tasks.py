@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
+    mean_squared_error,
+    r2_score,
+    recall_score,
+)
 
 from domainclip.config.schema import EvaluateConfig
+from domainclip.heads.regression import RegressionHead
 from domainclip.labels import Findings
 from domainclip.pipeline.tasks.multiclass import multiclass_metrics
 from domainclip.pipeline.tasks.regression import regression_metrics_for
@@ -78,6 +87,31 @@ def test_multiclass_zero_shot_on_random_embeddings_is_near_chance(tmp_path: Path
     assert 0.2 < metrics["zeroshot.balanced_accuracy"] < 0.47
 
 
+def test_multiclass_recall_per_class_and_confusion_plot_match_scikit_learn(tmp_path: Path) -> None:
+    # the evaluated split has no river: it still competes (named on train) but has no recall of its own
+    test = [r for r in records("test", 12) if r.label != "river"]
+    split_records = {"train": records("train", 6), "test": test}
+    predicted = [0, 1, 2, 1, 0, 0, 1, 1]  # an embedding on a class's axis is zero-shot predicted as that class
+    emb = {"train": embeddings(split_records["train"]), "test": torch.eye(3)[predicted]}
+    metrics = multiclass_metrics(
+        KeywordModel(), emb, split_records, "test", ["a {finding}."], tmp_path, EvaluateConfig(bootstrap=0)
+    )
+    y = [CLASSES.index(r.label) for r in test]
+    assert y == [0, 1, 0, 1, 0, 1, 0, 1]
+    recall = recall_score(y, predicted, labels=[0, 1], average=None)
+    assert recall.tolist() == [0.5, 0.75]
+    assert metrics["zeroshot.recall.forest"] == pytest.approx(recall[0])
+    assert metrics["zeroshot.recall.harbour"] == pytest.approx(recall[1])
+    assert "zeroshot.recall.river" not in metrics
+    with pytest.warns(UserWarning, match="classes not in y_true"):  # river is predicted, never true
+        expected = balanced_accuracy_score(y, predicted)
+    assert metrics["zeroshot.balanced_accuracy"] == pytest.approx(expected)
+    assert metrics["zeroshot.top1"] == pytest.approx(5 / 8)
+    assert {"linear_probe.recall.forest", "linear_probe.recall.harbour"} <= metrics.keys()
+    for prefix in ("zeroshot", "linear_probe"):
+        assert (tmp_path / f"confusion_{prefix}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_several_captions_per_image_are_many_to_many_positives() -> None:
     rs = records("test", 6)
     texts, owners = texts_and_owners(rs)
@@ -98,6 +132,24 @@ def test_regression_recovers_a_target_the_embeddings_encode(tmp_path: Path) -> N
     metrics = regression_metrics_for(emb, split_records, "test", tmp_path, n_boot=20)
     assert metrics["regression.ndvi.r2"] > 0.8 and metrics["regression.ndvi.rmse"] < 0.4
     assert (tmp_path / "regression_ndvi.png").is_file()
+    # a third of the ndvi targets are 0: MAPE would divide by zero
+    assert "regression.ndvi.mape" not in metrics and "|y|" in metrics["regression.ndvi.mape_skipped"]
+
+
+def test_regression_keys_equal_scikit_learn_in_original_units(tmp_path: Path) -> None:
+    split_records = {"train": records("train", 30), "test": records("test", 9)}
+    for rs in split_records.values():
+        for i, r in enumerate(rs):
+            r.targets["density"] = 1000.0 + 500.0 * (i % 3)  # people per km2: no value near 0
+    emb = {s: embeddings(rs, 0.05, seed=k) for k, (s, rs) in enumerate(split_records.items())}
+    metrics = regression_metrics_for(emb, split_records, "test", tmp_path, n_boot=0)
+    truth = np.array([r.targets["density"] for r in split_records["test"]])
+    train_y = np.array([r.targets["density"] for r in split_records["train"]])
+    pred = RegressionHead(seed=0).fit(emb["train"].numpy(), train_y).predict(emb["test"].numpy())
+    assert metrics["regression.density.r2"] == pytest.approx(r2_score(truth, pred))
+    assert metrics["regression.density.rmse"] == pytest.approx(np.sqrt(mean_squared_error(truth, pred)))
+    assert metrics["regression.density.mae"] == pytest.approx(mean_absolute_error(truth, pred))
+    assert metrics["regression.density.mape"] == pytest.approx(mean_absolute_percentage_error(truth, pred))
 
 
 @pytest.mark.parametrize(

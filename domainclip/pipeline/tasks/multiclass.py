@@ -1,4 +1,5 @@
-"""Multi-class labels (scenes, subtypes): zero-shot over class prompts and a multinomial linear probe."""
+"""Multi-class labels (scenes, subtypes): zero-shot over class prompts and a multinomial linear probe, each scored by
+top-1, balanced accuracy, per-class recall and a confusion-matrix plot."""
 
 from __future__ import annotations
 
@@ -34,13 +35,22 @@ def zeroshot_class_probabilities(
 
 
 def _scores(prefix: str, y: np.ndarray, probs: np.ndarray, classes: Sequence[str], plots: Path, n_boot: int) -> dict:
+    """``<prefix>.top1``, ``.balanced_accuracy`` (with intervals), ``.recall.<class>`` for every class the evaluated
+    split has an example of (a class only named on another split has no defined recall, so no key), and the
+    confusion matrix as ``plots/confusion_<prefix>.png``."""
     from sklearn.metrics import balanced_accuracy_score, confusion_matrix
 
+    from domainclip.heads.classification_metrics import per_class_recall
+
     pred = probs.argmax(axis=1)
+    matrix = confusion_matrix(y, pred, labels=list(range(len(classes))))
+    recall = per_class_recall(matrix)
     out: dict[str, Any] = {
         f"{prefix}.top1": float((pred == y).mean()),
-        f"{prefix}.balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+        # scikit-learn's balanced accuracy, without its warning about predicted classes the split lacks
+        f"{prefix}.balanced_accuracy": float(np.nanmean(recall)),
     }
+    out.update({f"{prefix}.recall.{c}": float(r) for c, r in zip(classes, recall) if not np.isnan(r)})
     with warnings.catch_warnings():  # a resample may lack a class that is predicted: expected, not news
         warnings.simplefilter("ignore", UserWarning)
         for key, metric in (
@@ -48,7 +58,6 @@ def _scores(prefix: str, y: np.ndarray, probs: np.ndarray, classes: Sequence[str
             ("balanced_accuracy", lambda i: float(balanced_accuracy_score(y[i], pred[i]))),
         ):
             out.update(resampled_interval(f"{prefix}.{key}", metric, len(y), n_boot))
-    matrix = confusion_matrix(y, pred, labels=list(range(len(classes))))
     plot_confusion(matrix, classes, prefix.replace("_", " "), plots / f"confusion_{prefix}.png")
     return out
 

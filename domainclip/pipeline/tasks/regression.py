@@ -1,4 +1,8 @@
-"""Numeric targets (region indicators, scores): an MLP head on frozen image embeddings, R², RMSE, MAE."""
+"""Numeric targets (region indicators, scores): an MLP head on frozen image embeddings, R², RMSE, MAE, MAPE.
+
+The head z-scores each target with its training statistics and predicts in the original units, so every metric is
+in the target's own units (MAPE a fraction; skipped, with ``mape_skipped`` saying why, when a true value is near 0:
+:mod:`domainclip.heads.regression`)."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ def regression_metrics_for(
     image_emb: dict[str, torch.Tensor], records: dict[str, list[Record]], eval_split: str, plots: Path, n_boot: int
 ) -> dict[str, Any]:
     """Per target: fit on the training split (early stopping on the validation split when it has the target),
-    score on ``eval_split``: ``regression.<target>.r2|rmse|mae`` and the R² interval."""
+    score on ``eval_split``: ``regression.<target>.r2|rmse|mae|mape`` (or ``.mape_skipped``) and the R² interval."""
     from sklearn.metrics import r2_score
 
     from domainclip.heads.regression import RegressionHead, regression_metrics

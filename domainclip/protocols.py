@@ -8,6 +8,7 @@ pipeline, the CLI) depends on these and never on a concrete domain; a domain is 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -157,4 +158,29 @@ class Domain(Protocol):
 
     def stage_dataset(self, stage: str, records: Sequence[Record], images: Dataset) -> Dataset:
         """The dataset stage ``stage`` trains on, given the cached dataset of preprocessed images."""
+        ...
+
+
+@dataclass(frozen=True)
+class Georeference:
+    """Where an image lies on the Earth: its CRS (WKT), the six GDAL affine coefficients ``a, b, c, d, e, f`` that
+    map a pixel corner ``(col, row)`` to ``(a*col + b*row + c, d*col + e*row + f)`` in that CRS, and its size in
+    pixels. Enough for the core to draw the image's footprint without reading pixels again."""
+
+    crs: str
+    transform: tuple[float, float, float, float, float, float]
+    width: int
+    height: int
+
+
+@runtime_checkable
+class GeoreferencedDomain(Protocol):
+    """An optional hook beside :class:`Domain`: a domain whose images can sit on a map (satellite rasters).
+
+    Separate from ``Domain`` so that a domain without geography (CT, a toy domain) implements nothing; the core
+    asks ``isinstance(domain, GeoreferencedDomain)`` and treats every other domain's images as not georeferenced.
+    """
+
+    def image_georeference(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> Georeference | None:
+        """The image's georeference, or None when it has none (a plain JPEG / PNG picture)."""
         ...

@@ -7,8 +7,9 @@ unknown), unless the recipe's ``data.columns`` declares it otherwise: text colum
 numeric regression ``targets`` and columns to ``ignore``. Image paths are relative to the
 manifest's folder, or absolute.
 
-- No ``patient_id`` column: a loud warning, and each row is its own patient (patient-level
-  splits then cannot protect against leakage between rows of one patient).
+- No ``patient_id`` column: a loud warning, and each row is its own group (group-level splits
+  then cannot keep related rows together). The domain's layout may word the warning for its
+  data, or silence it when it groups the rows itself (``without_groups``).
 - No ``split`` column: a seeded patient-level split (:func:`assign_splits`).
 - No ``report_id`` column: rows of one patient with identical report text form one report
   group (several reconstructions of one scan share their report verbatim); a
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("id", "image")
 FIXED_COLUMNS = ("id", "patient_id", "image", "time", "event", "split", "report_id")
+WITHOUT_GROUPS = (
+    "every row is its own group, so splits cannot keep related rows together. Add a patient_id column naming "
+    "each row's group (what a split must never cut apart)"
+)
 
 
 def manifest_layout(cfg: DataConfig) -> tuple[list[Record], list[str]]:
@@ -48,8 +53,17 @@ def manifest_layout(cfg: DataConfig) -> tuple[list[Record], list[str]]:
     return read_manifest(cfg.manifest, columns=cfg.columns), []
 
 
-def read_manifest(path: Path, seed: int = 0, columns: ManifestColumnsConfig | None = None) -> list[Record]:
-    """Parse the manifest at ``path``; ``seed`` drives the split when the CSV has no ``split`` column."""
+def read_manifest(
+    path: Path,
+    seed: int = 0,
+    columns: ManifestColumnsConfig | None = None,
+    without_groups: str | None = WITHOUT_GROUPS,
+) -> list[Record]:
+    """Parse the manifest at ``path``; ``seed`` drives the split when the CSV has no ``split`` column.
+
+    ``without_groups``: what a missing ``patient_id`` column means for the caller's data, warned after the path
+    (a domain words it in its own terms); None says nothing, for a caller that groups the rows itself.
+    """
     path = Path(path)
     columns = columns or ManifestColumnsConfig()
     table = _read_table(path)
@@ -59,11 +73,8 @@ def read_manifest(path: Path, seed: int = 0, columns: ManifestColumnsConfig | No
         raise DataError(f"{path}: missing required column(s) {missing}; found {list(table.columns)}")
     finding_columns = [c for c in table.columns if c not in FIXED_COLUMNS and c not in declared]
     has_patients = "patient_id" in table.columns
-    if not has_patients:
-        message = (
-            f"{path}: no 'patient_id' column; every row is its own group, so splits cannot keep related images "
-            "together (one patient's scans, chips of one site). Add a patient_id column naming each row's group."
-        )
+    if not has_patients and without_groups is not None:
+        message = f"{path}: no 'patient_id' column; {without_groups}."
         warnings.warn(message, UserWarning, stacklevel=2)
         log.warning(message)
 

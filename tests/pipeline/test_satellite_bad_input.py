@@ -87,3 +87,55 @@ def test_run_refuses_bad_rows_then_skips_them_when_told(bad_manifest: Path, cach
     )
     skipped = (run / "skipped_rows.txt").read_text().splitlines()
     assert len(skipped) == 5 and json.loads((run / "metrics.json").read_text())["evaluate.n"] > 0
+
+
+def _with_a_chip_without_georeference(satellite_demo_dir: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The demo manifest with its first chip rewritten with the same bands and pixels but no CRS or transform (what
+    a plain picture has), and that chip's path."""
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    frame = pd.read_csv(satellite_demo_dir / "manifest.csv")
+    frame["image"] = [str((satellite_demo_dir / p).resolve()) for p in frame["image"]]
+    chip = frame["image"].iloc[0]
+    plain = tmp_path / "plain.tif"
+    with rasterio.open(chip) as src:
+        profile = {k: v for k, v in src.profile.items() if k not in ("crs", "transform")}
+        data, names = src.read(), src.descriptions
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(plain, "w", **profile) as dst:
+            dst.write(data)
+            dst.descriptions = names
+    frame["image"] = frame["image"].replace({chip: str(plain)})
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    return tmp_path / "plain.csv", plain
+
+
+def _gsd_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "preprocess.gsd" in r.getMessage()]
+
+
+def test_a_chip_without_georeference_is_a_warning_under_gsd_and_the_run_uses_it(
+    satellite_demo_dir: Path, cache_dir: Path, tmp_path: Path, caplog
+) -> None:
+    import logging
+
+    manifest, plain = _with_a_chip_without_georeference(satellite_demo_dir, tmp_path)
+    gsd = "preprocess.gsd=40"  # the demo's 64 x 64 chips at 10 m are 16 x 16 at 40 m, the tiny size
+    with caplog.at_level(logging.WARNING):
+        result = CliRunner().invoke(app, _args("validate-data", manifest, cache_dir, gsd))
+    assert result.exit_code == 0 and "no problems" in result.output, result.output
+    said = f"{plain}: not georeferenced, so preprocess.gsd=40 m does not apply; the image keeps its native pixel grid"
+    assert len(_gsd_warnings(caplog)) == 1 and _gsd_warnings(caplog)[0].startswith(said)
+    caplog.clear()
+    sets = _args("run", manifest, cache_dir, *tiny_overrides("satellite"), gsd)[3::2]
+    run = tmp_path / "run"
+    with caplog.at_level(logging.WARNING):
+        run_recipe(load_recipe(RECIPES / "satellite" / "quickstart.yaml", [*sets, f"output.dir={run}"]))
+    assert len(_gsd_warnings(caplog)) == 1 and str(plain) in _gsd_warnings(caplog)[0]
+    assert not (run / "skipped_rows.txt").exists()  # a warning, not a bad row
+    assert json.loads((run / "model" / "preprocess.json").read_text())["gsd"] == 40.0  # served as trained
+    assert json.loads((run / "metrics.json").read_text())["evaluate.n"] > 0

@@ -15,17 +15,22 @@ from domainclip.data.manifest import read_manifest
 from domainclip.domains.satellite.captions import CaptionSampler
 from domainclip.domains.satellite.config import SatellitePreprocessConfig, as_preprocess_config
 from domainclip.domains.satellite.demo import DEMO_VERSION, ensure_demo, write_demo
+from domainclip.domains.satellite.gsd import pixel_size_m, warn_not_georeferenced
 from domainclip.domains.satellite.layouts import IMAGE_SUFFIXES, eurosat_records, merge_caption_rows, rsicd_records
 from domainclip.domains.satellite.preprocess import BAND_NAMES_META, SatellitePreprocessor
 from domainclip.domains.satellite.readers import SENTINEL2_13, read_raster
 from domainclip.domains.satellite.statistics import band_statistics
-from domainclip.errors import DomainClipError, RecipeError
+from domainclip.errors import DataError, DomainClipError, RecipeError
 from domainclip.labels import Findings
-from domainclip.protocols import Augmentation, Layout, TextSampler
+from domainclip.protocols import Augmentation, Georeference, Layout, TextSampler
 from domainclip.records import Record
 from domainclip.reports.findings import per_text_vectors, recipe_findings, recipe_vocabulary
 
 VOCABULARY = Path(__file__).resolve().parents[2] / "reports" / "vocabularies" / "satellite.yaml"
+WITHOUT_GROUPS = (
+    "each image is its own group (its caption rows stay together), so overlapping chips or chips of one scene can "
+    "land in different splits. Add a patient_id column naming each chip's scene or site to keep them in one split"
+)
 DEMO_COLUMNS = ManifestColumnsConfig(
     texts=["caption"], label="scene", targets=["population_density", "vegetation_index"]
 )
@@ -63,7 +68,7 @@ class SatelliteDomain:
         names = sample[0].image_meta.get(BAND_NAMES_META) or preprocess.file_bands
         bands = preprocess.bands or list(read_raster(sample[0].image, None, names).bands)
         # every image of one layout shares its band order, so the first record's hint serves the sample
-        stats = band_statistics([r.image for r in sample], bands, names)
+        stats = band_statistics([r.image for r in sample], bands, names, preprocess.gsd)
         return preprocess.model_copy(update={"bands": bands, "band_stats": stats})
 
     def build_preprocessor(self, config: SatellitePreprocessConfig | Mapping[str, Any]) -> SatellitePreprocessor:
@@ -91,16 +96,41 @@ class SatelliteDomain:
         self, path: Path, image_meta: Mapping[str, Any] | None = None, preprocess: Any = None
     ) -> str | None:
         """Why ``path`` is no usable raster (unreadable, truncated, a band ``preprocess`` names is missing, every
-        pixel of those bands nodata), or None; reads every pixel, since a truncated tile only fails when decoded."""
+        pixel of those bands nodata, a CRS ``preprocess.gsd`` cannot measure), or None; reads every pixel, since a
+        truncated tile only fails when decoded. With ``gsd`` set, an image without georeference is usable (resized
+        as with gsd null) but logged as a warning naming it."""
         cfg = as_preprocess_config(preprocess)
         names = (image_meta or {}).get(BAND_NAMES_META) or cfg.file_bands
         try:
-            read_raster(Path(path), cfg.bands, names)
+            raster = read_raster(Path(path), cfg.bands, names)
+            if cfg.gsd is not None and raster.georeferenced:
+                pixel_size_m(raster, Path(path))
+            elif cfg.gsd is not None:
+                warn_not_georeferenced(Path(path), cfg.gsd)
         except DomainClipError as exc:
             return str(exc)
         except Exception as exc:  # noqa: BLE001 - any failure to decode a user file is a reason, not a crash
             return f"{path}: unreadable image ({type(exc).__name__}: {exc})"
         return None
+
+    def image_georeference(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> Georeference | None:
+        """The raster's CRS, affine transform and size from its header (no pixels read); None for a plain picture
+        (no CRS, or the identity transform GDAL reports for a JPEG / PNG), as :func:`read_raster` decides."""
+        import warnings
+
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                src = rasterio.open(path)
+        except RasterioIOError as exc:
+            raise DataError(f"{path}: not a raster rasterio can read ({exc})") from None
+        with src:
+            if src.crs is None or src.transform.is_identity:
+                return None
+            return Georeference(src.crs.to_wkt(), tuple(src.transform)[:6], src.width, src.height)
 
     def findings(self, recipe: Recipe, records: Sequence[Record]) -> Findings:
         return recipe_findings(recipe, self.default_vocabulary(), records, per_text=True)
@@ -127,18 +157,14 @@ def _flip_rotate(image: Any) -> Any:
 
 
 def _manifest_layout(cfg: DataConfig) -> tuple[list[Record], list[str]]:
-    """The generic manifest, one row per caption. Without ``patient_id`` an image is its own group (a chip has no
-    patient; the CT warning about it does not apply), and without ``split`` the merged images are split, seeded."""
-    import warnings
-
+    """The generic manifest, one row per caption. Without ``patient_id`` an image is its own group (its caption rows
+    stay together), and without ``split`` the merged images are split, seeded."""
     from domainclip.data.splits import assign_splits
 
     if cfg.manifest is None:
         raise RecipeError("data.manifest: required for layout 'manifest' (a CSV with id, image, caption columns)")
     header = set(pd.read_csv(cfg.manifest, nrows=0).columns)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        rows = read_manifest(cfg.manifest, seed=cfg.demo.seed, columns=cfg.columns)
+    rows = read_manifest(cfg.manifest, seed=cfg.demo.seed, columns=cfg.columns, without_groups=WITHOUT_GROUPS)
     if "patient_id" not in header:
         rows = [replace(r, patient_id=str(r.image)) for r in rows]
     if "split" not in header:

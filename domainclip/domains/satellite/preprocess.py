@@ -1,4 +1,10 @@
-"""``path -> (C, H, W)`` float32: the named bands, normalised per band, resized to ``size``, nodata as NaN."""
+"""``path -> (C, H, W)`` float32: the named bands, normalised per band, brought to ``size``, nodata as NaN.
+
+With ``gsd`` null an image is resized to ``size``. With ``gsd`` set a georeferenced image is first resampled to that
+ground sampling distance (:mod:`domainclip.domains.satellite.gsd`) and then centre-cropped, or padded with nodata, to
+``size``: resizing it again would undo the GSD. An image without georeference is resized as with ``gsd`` null (the
+check warns about it: :meth:`SatelliteDomain.check_image`).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from domainclip.domains.satellite.config import SatellitePreprocessConfig, as_preprocess_config
-from domainclip.domains.satellite.readers import read_raster
+from domainclip.domains.satellite.gsd import resample_to_gsd
+from domainclip.domains.satellite.readers import Raster, read_raster
 from domainclip.errors import RecipeError
 
 BAND_NAMES_META = "band_names"  # Record.image_meta key: a layout's documented band order for its files
@@ -43,11 +50,19 @@ class SatellitePreprocessor:
         self.size = tuple(cfg.size)
         names = default_names if default_names is not None else cfg.file_bands
         self.default_names = list(names) if names is not None else None
+        self.gsd = cfg.gsd
         self.config: dict[str, Any] = cfg.model_dump(mode="json")
+        if cfg.gsd is None:  # configs (model directories, cache keys) from before the field existed stay unchanged
+            del self.config["gsd"]
 
     def __call__(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> torch.Tensor:
         names = (image_meta or {}).get(BAND_NAMES_META) or self.default_names
         raster = read_raster(Path(path), self.bands, names)
+        if self.gsd is not None and raster.georeferenced:
+            return self._cropped(resample_to_gsd(raster, self.gsd, Path(path)))
+        return self._resized(raster)
+
+    def _resized(self, raster: Raster) -> torch.Tensor:
         valid = torch.from_numpy(raster.valid.astype(np.float32))[None, None]
         pixels = torch.from_numpy(np.where(raster.valid, (raster.pixels - self.mean) / self.std, 0.0))[None]
         pixels = pixels.float()
@@ -57,9 +72,31 @@ class SatellitePreprocessor:
             pixels = pixels / valid.clamp_min(1e-6)
         return pixels[0].masked_fill(valid[0] < 0.5, float("nan"))
 
+    def _cropped(self, raster: Raster) -> torch.Tensor:
+        pixels = _centre_fit(raster.pixels, self.size, 0.0)
+        valid = _centre_fit(raster.valid, self.size, False)
+        normalised = np.where(valid, (pixels - self.mean) / self.std, np.nan).astype(np.float32)
+        return torch.from_numpy(normalised)
+
     def checked(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> torch.Tensor:
         return self(path, image_meta)
 
 
 def _resize(image: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def _centre_fit(array: np.ndarray, size: tuple[int, ...], fill: float | bool) -> np.ndarray:
+    """The centre ``size`` of ``array``'s last two axes: cropped where it is larger, padded with ``fill`` (nodata)
+    where it is smaller, so the ground sampling distance is kept."""
+    for axis, target in zip((-2, -1), size):
+        length = array.shape[axis]
+        if length > target:
+            start = (length - target) // 2
+            array = np.take(array, range(start, start + target), axis=axis)
+        elif length < target:
+            before = (target - length) // 2
+            widths = [(0, 0)] * array.ndim
+            widths[axis] = (before, target - length - before)
+            array = np.pad(array, widths, constant_values=fill)
+    return array

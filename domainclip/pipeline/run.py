@@ -98,6 +98,7 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
                 preprocess=preprocessor.config,
                 domain=recipe.domain,
                 input_shape=domain.input_shape(recipe.preprocess),
+                extra={"prompts": recipe.evaluate.model_dump(mode="json", include={"templates", "class_templates"})},
             )
             shutil.copyfile(vocabulary_path(recipe, domain), folder.model_dir / VOCABULARY_FILE)
         dist.barrier()

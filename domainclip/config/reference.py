@@ -5,7 +5,7 @@ python -m domainclip.config.reference > docs/recipes.md
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -26,10 +26,15 @@ file; `--set dotted.key=value` overrides with YAML-typed values (`--set preproce
 
 
 def _type_name(annotation: Any) -> str:
-    if get_origin(annotation) is Literal:
+    origin = get_origin(annotation)
+    if origin is Literal:
         return " \\| ".join(repr(a) for a in get_args(annotation))
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    return text.replace("typing.", "").replace("pathlib.", "").replace("|", "\\|")
+    if origin is Union and any(get_origin(a) is Literal for a in get_args(annotation)):
+        return " \\| ".join("None" if a is type(None) else _type_name(a) for a in get_args(annotation))
+    text = str(annotation) if origin is not None else getattr(annotation, "__name__", None) or str(annotation)
+    return (
+        text.replace("typing.", "").replace("pathlib.", "").replace("domainclip.config.schema.", "").replace("|", "\\|")
+    )
 
 
 def rows(model: type[BaseModel], prefix: str = "") -> list[str]:

@@ -77,10 +77,13 @@ class ImageEncoderConfig(Strict):
     hidden_size: int = Field(192, description="vit: token width; resnet3d: channels of the last stage (its features)")
     depth: int = Field(4, description="vit: transformer blocks; resnet3d: residual blocks per stage")
     stem_stride: int = Field(2, ge=1, description="resnet3d: stride of the first convolution")
-    channel_groups: list[list[str]] | None = Field(
+    channel_groups: list[list[str]] | Literal["auto"] | None = Field(
         None,
         description="vit-groups: channels by name (the domain's band names), one patch embedding and one run of "
-        "tokens per group (SatMAE); null: every channel in one group",
+        "tokens per group (SatMAE). 'auto' (null means the same for vit-groups): from the band names, Sentinel-2 "
+        "IDs in SatMAE's groups [B02,B03,B04,B08], [B05,B06,B07,B8A], [B01,B09,B10,B11,B12] (those present), "
+        "any other band in one last group; no Sentinel-2 ID among the names (red, green, blue): one group. "
+        "vit: null (one patch embedding over every channel)",
     )
     heads: int = 3
     mlp_ratio: float = 4.0

@@ -39,8 +39,13 @@ def find_problems(
     max_workers: int | None = None,
     image_check: Callable[[int], str | None] | None = None,
     preprocess: Any = None,
+    texts_required: bool = True,
 ) -> list[tuple[int, str]]:
     """(position in ``records``, problem line) for every problem, so callers can drop exactly the bad rows.
+
+    With ``texts_required`` False a set in which no record has a text (class folders to evaluate on) is checked
+    for everything but its texts; a set with texts keeps the text rule, since a record without one would be
+    left out of retrieval silently.
 
     Images are opened with ``max_workers`` threads (decompression releases the GIL);
     each distinct path is checked once, by ``image_check(position)`` when given (e.g.
@@ -50,12 +55,13 @@ def find_problems(
     image_reasons = _check_images(records, domain, max_workers, image_check, preprocess)
     first_row: dict[str, Record] = {}
     crossing = patients_in_several_splits(records)
+    check_texts = texts_required or any(r.texts for r in records)
     problems: list[tuple[int, str]] = []
     for position, record in enumerate(records):
         reasons = []
         if (reason := image_reasons.get(Path(record.image))) is not None:
             reasons.append(reason)
-        if (reason := unusable_reason(record.report)) is not None:
+        if check_texts and (reason := unusable_reason(record.report)) is not None:
             reasons.append(reason)
         if record.id in first_row:
             reasons.append(f"duplicate id (first at {first_row[record.id].source})")

@@ -6,12 +6,20 @@ patch grid by its own strided convolution, and the tokens of all groups (group-m
 then of group 1, ...) share the transformer. A token carries the sin-cos position of its patch plus a learned
 embedding of its group, so attention can relate the same place across groups. ``num_patches`` counts every
 token, so an MAE can hide a patch in one group and keep it in another (SatMAE's independent masking).
+
+``channel_groups: auto`` (or null) takes the groups from the channel names the domain reports (a satellite's bands,
+known once the first training image is read when ``preprocess.bands`` is null): Sentinel-2 band IDs go into
+SatMAE's groups (:data:`SENTINEL2_GROUPS`), any other channel into one last group of its own, and names that hold
+no Sentinel-2 band ID (``red, green, blue``) or no names at all into one group of every channel. The rule reads
+channel names only, so the core asks no domain's name; the resolved groups are saved as channel indices with the
+tower, so a model directory rebuilds exactly what trained.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -21,6 +29,33 @@ from domainclip.errors import RecipeError
 from domainclip.models.patches import grid_shape
 from domainclip.models.position import sincos_position_embedding
 from domainclip.models.vit import ViTEncoder, patch_embedding_block
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+# Sentinel-2 MSI band IDs as SatMAE groups them: the 10 m visible and near infrared, the 20 m red edge and narrow
+# NIR, and the short-wave infrared with the 60 m atmospheric bands (B01 aerosol, B09 water vapour, B10 cirrus:
+# L1C only, L2A products drop it). Two-digit IDs only: a reader's generic fallback names ``B1..Bn`` of a file
+# without band descriptions (a Landsat scene, a 12-band export) are no claim to be Sentinel-2 bands.
+SENTINEL2_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("B02", "B03", "B04", "B08"),
+    ("B05", "B06", "B07", "B8A"),
+    ("B01", "B09", "B10", "B11", "B12"),
+)
+
+
+def auto_channel_groups(names: Sequence[str]) -> list[list[str]]:
+    """Groups of ``names`` by the rule in the module docstring: the Sentinel-2 groups (in their band order, only the
+    bands present, case-insensitive), then every other channel in file order as one more group; no Sentinel-2 band
+    ID among ``names``: one group of all of them."""
+    by_id = {name.upper(): name for name in names}
+    groups = [[by_id[band] for band in group if band in by_id] for group in SENTINEL2_GROUPS]
+    groups = [group for group in groups if group]
+    if not groups:
+        return [list(names)]
+    grouped = {name for group in groups for name in group}
+    rest = [name for name in names if name not in grouped]
+    return [*groups, rest] if rest else groups
 
 
 def resolve_channel_groups(groups: Sequence[Sequence[str]], names: Sequence[str] | None) -> list[list[int]]:
@@ -39,6 +74,24 @@ def resolve_channel_groups(groups: Sequence[Sequence[str]], names: Sequence[str]
     if any(not group for group in groups):
         raise RecipeError("model.image.channel_groups: a group is empty")
     return [[index[n] for n in group] for group in groups]
+
+
+def recipe_channel_groups(
+    spec: Sequence[Sequence[str]] | Literal["auto"] | None, names: Sequence[str] | None, in_channels: int
+) -> list[list[int]]:
+    """Channel indices of ``model.image.channel_groups``: the listed groups by name, or (``auto`` / null) the groups
+    :func:`auto_channel_groups` reads from ``names``; channels without names (None) are one group."""
+    if spec is not None and spec != AUTO:
+        return resolve_channel_groups(spec, names)
+    if names is None:
+        return [list(range(in_channels))]
+    if len(names) != in_channels:
+        raise RecipeError(
+            f"model.image.channel_groups: {len(names)} channel names {list(names)} for {in_channels} channels"
+        )
+    named = auto_channel_groups(names)
+    log.info("model.image.channel_groups (auto from the band names): %s", named)
+    return resolve_channel_groups(named, names)
 
 
 class GroupedViTEncoder(ViTEncoder):
@@ -91,10 +144,8 @@ class GroupedViTEncoder(ViTEncoder):
         img_size: Sequence[int],
         channel_names: Sequence[str] | None = None,
     ) -> GroupedViTEncoder:
-        if cfg.channel_groups is None:
-            raise RecipeError("model.image.channel_groups: required by the 'vit-groups' tower (lists of band names)")
-        groups = resolve_channel_groups(cfg.channel_groups, channel_names)
         shape = cls._checked_recipe_shape(cfg, img_size)
+        groups = recipe_channel_groups(cfg.channel_groups, channel_names, in_channels)
         return cls(in_channels, tuple(img_size), *shape, channel_groups=groups)
 
     @property

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from domainclip.config.schema import Recipe
 from domainclip.errors import DataError, RecipeError
+from domainclip.labels import Findings
 from domainclip.protocols import Domain
 from domainclip.records import Record
 from domainclip.registry import get_domain
@@ -14,12 +15,15 @@ from domainclip.registry import get_domain
 log = logging.getLogger(__name__)
 
 
-def load_records(recipe: Recipe, check: bool = True, fill_cache: bool = False) -> tuple[list[Record], list[str]]:
+def load_records(
+    recipe: Recipe, check: bool = True, fill_cache: bool = False, texts_required: bool = True
+) -> tuple[list[Record], list[str]]:
     """Records of the recipe's layout and the problems found in them (only the layout's when ``check`` is False).
 
     Returns only the valid records; every problem names its file/row and reason. With ``fill_cache``, and when
     the domain's check decodes the image anyway (``Domain.check_fills_cache``), each image is decoded once for
     both the check and the preprocessing cache (``run``), and images the cache already holds are skipped.
+    ``texts_required`` False lets a layout without any texts through (``evaluate`` on class folders).
     """
     domain = get_domain(recipe.domain)
     layouts = domain.layouts()
@@ -31,6 +35,12 @@ def load_records(recipe: Recipe, check: bool = True, fill_cache: bool = False) -
     records, layout_problems = layouts[recipe.data.layout](recipe.data)
     if not check:
         return records, list(layout_problems)
+    if texts_required and records and not any(r.texts for r in records):
+        raise DataError(
+            f"data.layout {recipe.data.layout!r}: none of its {len(records)} records has a text, and training "
+            "needs image-text pairs; to score a trained model on them: domainclip evaluate --model RUN/model "
+            "--recipe RECIPE"
+        )
     from domainclip.data.validate import find_problems
 
     image_check = None
@@ -38,14 +48,16 @@ def load_records(recipe: Recipe, check: bool = True, fill_cache: bool = False) -
         from domainclip.data.dataset import image_dataset
 
         image_check = image_dataset(records, domain.build_preprocessor(recipe.preprocess), recipe.data.cache_dir).check
-    found = find_problems(records, domain, image_check=image_check, preprocess=recipe.preprocess)
+    found = find_problems(
+        records, domain, image_check=image_check, preprocess=recipe.preprocess, texts_required=texts_required
+    )
     bad = {position for position, _ in found}
     return [r for i, r in enumerate(records) if i not in bad], [*layout_problems, *(line for _, line in found)]
 
 
-def checked_records(recipe: Recipe) -> tuple[list[Record], list[str]]:
+def checked_records(recipe: Recipe, texts_required: bool = True) -> tuple[list[Record], list[str]]:
     """Records for a run and the bad rows skipped under ``data.skip_bad_rows`` (refused without it)."""
-    records, problems = load_records(recipe, check=True, fill_cache=True)
+    records, problems = load_records(recipe, check=True, fill_cache=True, texts_required=texts_required)
     if problems and not recipe.data.skip_bad_rows:
         raise DataError(
             f"{len(problems)} bad row(s) in the data of this recipe; fix them, or set data.skip_bad_rows=true "
@@ -62,6 +74,14 @@ def checked_records(recipe: Recipe) -> tuple[list[Record], list[str]]:
 def write_skipped_rows(run_dir: Path, problems: list[str]) -> None:
     if problems:
         (run_dir / "skipped_rows.txt").write_text("\n".join(problems) + "\n", encoding="utf-8")
+
+
+def records_findings(recipe: Recipe, records: list[Record]) -> Findings:
+    """The domain's findings of ``records`` (structured from their texts, or their ground truth); none for a set
+    that has neither (class folders: its tasks are the scene classes)."""
+    if any(r.texts or r.findings for r in records):
+        return get_domain(recipe.domain).findings(recipe, records)
+    return Findings.none(records)
 
 
 def vocabulary_path(recipe: Recipe, domain: Domain) -> Path:

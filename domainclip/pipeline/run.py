@@ -21,7 +21,13 @@ from domainclip.config.schema import Recipe
 from domainclip.data.splits import SPLITS
 from domainclip.errors import DataError, RecipeError
 from domainclip.labels import Findings
-from domainclip.pipeline.data import checked_records, evaluation_set_records, vocabulary_path, write_skipped_rows
+from domainclip.pipeline.data import (
+    checked_records,
+    evaluation_set_records,
+    records_findings,
+    vocabulary_path,
+    write_skipped_rows,
+)
 from domainclip.pipeline.run_folder import RunFolder
 from domainclip.records import Record, split_indices
 from domainclip.registry import get_domain
@@ -144,16 +150,18 @@ def evaluate_into(
     metrics = evaluate(records, findings, folder.plots, model_dir / ZEROSHOT_FALLBACK_FILE)
     for name in recipe.evaluate.datasets:
         extra = evaluation_set_records(recipe, name)
-        found = domain.findings(recipe, extra) if any(r.texts or r.findings for r in extra) else Findings.none(extra)
-        scores = evaluate(extra, found, folder.plots / name, None)
+        scores = evaluate(extra, records_findings(recipe, extra), folder.plots / name, None)
         metrics.update({f"{name}.{key}": value for key, value in scores.items()})
     return folder.update_metrics(metrics)
 
 
 def evaluate_recipe(recipe: Recipe, model_dir: Path, out_dir: Path | None = None) -> dict[str, Any]:
-    """``domainclip evaluate``: run the recipe's heads with a trained model; merge into metrics.json."""
+    """``domainclip evaluate``: run the recipe's heads with a trained model; merge into metrics.json.
+
+    Unlike ``run``, the recipe's data may carry no texts at all (class folders): then it is scored on the tasks
+    its labels support."""
     folder = RunFolder(Path(out_dir or recipe.output.dir))
     folder.root.mkdir(parents=True, exist_ok=True)
     folder.plots.mkdir(exist_ok=True)
-    records, _ = checked_records(recipe)
-    return evaluate_into(folder, recipe, records, get_domain(recipe.domain).findings(recipe, records), model_dir)
+    records, _ = checked_records(recipe, texts_required=False)
+    return evaluate_into(folder, recipe, records, records_findings(recipe, records), model_dir)

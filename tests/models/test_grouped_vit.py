@@ -8,11 +8,13 @@ import torch
 from domainclip.config.schema import ImageEncoderConfig, MAEStageConfig
 from domainclip.errors import RecipeError
 from domainclip.models.builders import build_image_encoder, build_mae
-from domainclip.models.grouped_vit import GroupedViTEncoder, resolve_channel_groups
+from domainclip.models.grouped_vit import GroupedViTEncoder, auto_channel_groups, resolve_channel_groups
 from domainclip.models.model_dir import _tower_entry, build_tower
 
 BANDS = ["B02", "B03", "B04", "B05", "B06", "B11"]
 GROUPS = [["B02", "B03", "B04"], ["B05", "B06"], ["B11"]]
+GROUP_10M = ["B02", "B03", "B04", "B08"]
+GROUP_20M = ["B05", "B06", "B07", "B8A"]
 
 
 def _grouped(**kwargs) -> GroupedViTEncoder:
@@ -49,11 +51,62 @@ def test_group_names_are_checked_against_the_bands():
         resolve_channel_groups([["B02"], ["B02", "B03"]], BANDS)
     with pytest.raises(RecipeError, match=r"no channel names"):
         resolve_channel_groups([["B02"]], None)
-    with pytest.raises(RecipeError, match=r"required by the 'vit-groups' tower"):
-        _grouped()
     with pytest.raises(RecipeError, match=r"use model.image.type 'vit-groups'"):
         cfg = ImageEncoderConfig(patch_size=(4, 4), hidden_size=16, depth=1, heads=2, channel_groups=GROUPS)
         build_image_encoder(cfg, in_channels=6, img_size=(8, 8), channel_names=BANDS)
+
+
+L2A = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12"]
+L1C = [*L2A[:10], "B10", *L2A[10:]]
+
+
+def test_auto_puts_sentinel2_bands_in_satmae_groups_with_b10_where_present():
+    assert auto_channel_groups(L2A) == [GROUP_10M, GROUP_20M, ["B01", "B09", "B11", "B12"]]
+    assert auto_channel_groups(L1C) == [GROUP_10M, GROUP_20M, ["B01", "B09", "B10", "B11", "B12"]]
+    shuffled = list(reversed(L1C))  # the file's order does not change the groups, only their indices
+    assert auto_channel_groups(shuffled) == auto_channel_groups(L1C)
+    assert resolve_channel_groups(auto_channel_groups(shuffled), shuffled)[0] == [11, 10, 9, 5]
+
+
+def test_auto_keeps_other_bands_apart_and_only_the_bands_present():
+    assert auto_channel_groups(["B04", "B03", "B02", "NDVI", "VV"]) == [["B02", "B03", "B04"], ["NDVI", "VV"]]
+    assert auto_channel_groups(["b02", "b8a", "b11"]) == [["b02"], ["b8a"], ["b11"]]  # descriptions in lower case
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["red", "green", "blue"], ["B1", "B2", "B3", "B4", "B5", "B6"], ["nir", "swir1", "swir2"]],
+    ids=["rgb", "generic-fallback-names", "unknown"],
+)
+def test_auto_makes_one_group_of_names_without_a_sentinel2_id(names):
+    assert auto_channel_groups(names) == [names]
+
+
+@pytest.mark.parametrize("spec", ["auto", None])
+def test_auto_and_null_build_the_groups_from_the_channel_names(spec):
+    cfg = ImageEncoderConfig(
+        type="vit-groups", patch_size=(4, 4), hidden_size=16, depth=1, heads=2, channel_groups=spec
+    )
+    encoder = build_image_encoder(cfg, in_channels=12, img_size=(8, 8), channel_names=L2A)
+    assert encoder.token_groups == ((1, 2, 3, 7), (4, 5, 6, 8), (0, 9, 10, 11))
+    assert encoder(torch.randn(1, 12, 8, 8)).shape == (1, 16)
+    rgb = build_image_encoder(cfg, in_channels=3, img_size=(8, 8), channel_names=["red", "green", "blue"])
+    assert rgb.token_groups == ((0, 1, 2),) and rgb.num_patches == 4
+    unnamed = build_image_encoder(cfg, in_channels=2, img_size=(8, 8), channel_names=None)
+    assert unnamed.token_groups == ((0, 1),)
+
+
+def test_auto_is_checked_against_the_channel_count_and_the_tower():
+    cfg = ImageEncoderConfig(
+        type="vit-groups", patch_size=(4, 4), hidden_size=16, depth=1, heads=2, channel_groups="auto"
+    )
+    with pytest.raises(RecipeError, match=r"channel_groups: 12 channel names .* for 13 channels"):
+        build_image_encoder(cfg, in_channels=13, img_size=(8, 8), channel_names=L2A)
+    with pytest.raises(RecipeError, match=r"use model.image.type 'vit-groups'"):
+        plain = ImageEncoderConfig(patch_size=(4, 4), hidden_size=16, depth=1, heads=2, channel_groups="auto")
+        build_image_encoder(plain, in_channels=12, img_size=(8, 8), channel_names=L2A)
+    with pytest.raises(ValueError, match="channel_groups"):
+        ImageEncoderConfig(type="vit-groups", channel_groups="satmae")
 
 
 @pytest.mark.parametrize("masking", ["independent", "consistent"])

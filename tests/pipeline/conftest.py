@@ -12,6 +12,7 @@ from overrides import tiny_overrides
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"
 sys.path.insert(0, str(REPO / "tests" / "domains" / "ct"))
+sys.path.insert(0, str(REPO / "tests" / "data" / "satellite"))
 
 # Shrinks any CT recipe to a model that runs one step in about a second on one CPU thread (tests/conf/ct.yaml).
 TINY = tiny_overrides("ct")
@@ -45,6 +46,22 @@ def satellite_demo_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "satellite"
     write_demo(out, n=60, seed=3, eurosat_per_class=3)
     return out
+
+
+@pytest.fixture(scope="session")
+def fake_rsicd(tmp_path_factory) -> Path:
+    """A tiny RSICD-format caption set (Karpathy JSON, RGB JPEGs), written once per session."""
+    from make_fake_rsicd import make_fake_rsicd
+
+    return make_fake_rsicd(tmp_path_factory.mktemp("rsicd")).root
+
+
+@pytest.fixture(scope="session")
+def fake_eurosat_ms(tmp_path_factory) -> Path:
+    """Tiny EuroSAT-MS class folders (13-band GeoTIFFs without band descriptions), written once per session."""
+    from make_fake_rsicd import make_fake_eurosat_ms
+
+    return make_fake_eurosat_ms(tmp_path_factory.mktemp("eurosat"), per_class=3)
 
 
 @pytest.fixture(scope="session")

@@ -80,7 +80,14 @@ def test_quickstart_one_step(tmp_path: Path, demo_dir: Path, cache_dir: Path) ->
     assert stages == {"mae", "align"}
 
 
-BUNDLED = [path for path, _ in list_bundled()]
+def _trains(relative: str) -> bool:
+    """Whether a recipe trains anything: an evaluation-only recipe (every stage 0 steps, e.g. satellite/eurosat)
+    is run by ``evaluate`` on a trained model, which its domain's recipe tests do."""
+    stages = load_recipe(REPO / relative, [f"data.root={REPO}"]).stages
+    return any(getattr(stages, name).steps > 0 for name in type(stages).model_fields)
+
+
+BUNDLED = [path for path, _ in list_bundled() if _trains(path)]
 
 
 @pytest.mark.parametrize("relative", BUNDLED, ids=[Path(p).stem for p in BUNDLED])

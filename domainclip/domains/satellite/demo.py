@@ -14,7 +14,7 @@ Layout under ``out`` (a generic satellite manifest, one row per caption)::
                             10 m pixels, nodata 0 (a border of nodata on some chips)
     manifest.csv            id, patient_id, image, caption, scene, split, <attribute 0/1>...,
                             population_density, vegetation_index
-    eurosat/<Class>/<Class>_<n>.tif   13-band uint16, no band descriptions (EuroSAT-MS order), 64 x 64
+    eurosat/<Class>/<Class>_<n>.tif   13-band uint16, no band descriptions (EuroSAT-MS's order: B8A last), 64 x 64
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from domainclip.domains.satellite.layouts import EUROSAT_CLASS_NAMES, EUROSAT_MS_BANDS
 from domainclip.domains.satellite.readers import SENTINEL2_13
 
-DEMO_VERSION = 2
+DEMO_VERSION = 3
 SIZE = 64
 L2A_BANDS = tuple(b for b in SENTINEL2_13 if b != "B10")
 
@@ -62,7 +63,7 @@ SCENES: dict[str, tuple[str, ...]] = {
     "River": ("river", "a river winding through the land", "a river with green banks"),
     "SeaLake": ("sea or lake", "the sea near the coast", "a lake"),
 }
-SCENE_CLASS = {"SeaLake": "sea or lake"}  # prompt names that differ from the folder's split CamelCase
+SCENE_CLASS = EUROSAT_CLASS_NAMES  # prompt names that differ from the folder's split CamelCase
 
 # Attributes the demo knows the truth of (names of the satellite vocabulary), and the covers that make each.
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -354,7 +355,8 @@ def write_demo(out: Path, n: int = 400, seed: int = 0, eurosat_per_class: int = 
     for folder in classes:
         for k in range(eurosat_per_class):
             scene = draw(rng, folder)
-            _write_tif(out / "eurosat" / folder / f"{folder}_{k + 1}.tif", np.round(scene.reflectance), None, rng)
+            pixels = np.round(scene.reflectance[[SENTINEL2_13.index(b) for b in EUROSAT_MS_BANDS]])
+            _write_tif(out / "eurosat" / folder / f"{folder}_{k + 1}.tif", pixels, None, rng)
     manifest = out / "manifest.csv"
     tmp = manifest.with_suffix(".csv.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as handle:

@@ -16,9 +16,16 @@ from domainclip.domains.satellite.captions import CaptionSampler
 from domainclip.domains.satellite.config import SatellitePreprocessConfig, as_preprocess_config
 from domainclip.domains.satellite.demo import DEMO_VERSION, ensure_demo, write_demo
 from domainclip.domains.satellite.gsd import pixel_size_m, warn_not_georeferenced
-from domainclip.domains.satellite.layouts import IMAGE_SUFFIXES, eurosat_records, merge_caption_rows, rsicd_records
+from domainclip.domains.satellite.layouts import (
+    EUROSAT_CLASS_NAMES,
+    EUROSAT_MS_BANDS,
+    IMAGE_SUFFIXES,
+    eurosat_records,
+    merge_caption_rows,
+    rsicd_records,
+)
 from domainclip.domains.satellite.preprocess import BAND_NAMES_META, SatellitePreprocessor
-from domainclip.domains.satellite.readers import SENTINEL2_13, read_raster
+from domainclip.domains.satellite.readers import read_raster
 from domainclip.domains.satellite.statistics import band_statistics
 from domainclip.errors import DataError, DomainClipError, RecipeError
 from domainclip.labels import Findings
@@ -185,12 +192,12 @@ def _rsicd_layout(cfg: DataConfig) -> tuple[list[Record], list[str]]:
 def _eurosat_layout(cfg: DataConfig) -> tuple[list[Record], list[str]]:
     if cfg.root is None:
         raise RecipeError("data.root: required for layout 'eurosat' (the folder of class folders)")
-    return _with_band_order(*eurosat_records(cfg.root, seed=cfg.demo.seed))
+    return _with_band_order(*eurosat_records(cfg.root, EUROSAT_CLASS_NAMES, seed=cfg.demo.seed))
 
 
 def _with_band_order(records: list[Record], problems: list[str]) -> tuple[list[Record], list[str]]:
-    """EuroSAT-MS files carry no band descriptions; their documented order travels with each record."""
-    hint = {BAND_NAMES_META: list(SENTINEL2_13)}
+    """EuroSAT-MS files carry no band descriptions; the order they are stored in travels with each record."""
+    hint = {BAND_NAMES_META: list(EUROSAT_MS_BANDS)}
     return [replace(r, image_meta={**r.image_meta, **hint}) for r in records], problems
 
 
@@ -206,4 +213,4 @@ def _demo_layout(cfg: DataConfig) -> tuple[list[Record], list[str]]:
 
 def _demo_eurosat_layout(cfg: DataConfig) -> tuple[list[Record], list[str]]:
     """The EuroSAT-like class folders the demo writes beside its chips (zero-shot scenes, ``evaluate.datasets``)."""
-    return _with_band_order(*eurosat_records(_demo_root(cfg) / "eurosat", seed=cfg.demo.seed))
+    return _with_band_order(*eurosat_records(_demo_root(cfg) / "eurosat", EUROSAT_CLASS_NAMES, seed=cfg.demo.seed))

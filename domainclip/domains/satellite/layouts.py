@@ -98,9 +98,17 @@ def rsicd_records(root: Path) -> tuple[list[Record], list[str]]:
     return records, problems
 
 
+# EuroSAT-MS stores its 13 bands with B8A last, not in wavelength order as the dataset's paper lists them: found by
+# comparing each band's resolution in the files (phelber/EuroSAT#7, accepted by its authors; torchgeo #2458 fixed
+# by PR #2480; geo-bench #28). The files carry no band descriptions, so this order travels with each record.
+EUROSAT_MS_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A")
+# EuroSAT class folders whose split CamelCase is not how people say them ("sea lake").
+EUROSAT_CLASS_NAMES = {"SeaLake": "sea or lake"}
+
+
 def class_name(folder: str, aliases: dict[str, str] | None = None) -> str:
-    """A class folder's name as a prompt reads it: an alias when given (``SeaLake`` -> "sea or lake" from the
-    vocabulary), else its CamelCase split into lower-case words (``AnnualCrop`` -> "annual crop")."""
+    """A class folder's name as a prompt reads it: an alias when given (``SeaLake`` -> "sea or lake",
+    :data:`EUROSAT_CLASS_NAMES`), else its CamelCase split into lower-case words (``AnnualCrop`` -> "annual crop")."""
     if aliases and folder in aliases:
         return aliases[folder]
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", folder).replace("_", " ").lower()

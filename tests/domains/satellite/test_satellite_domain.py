@@ -15,7 +15,7 @@ from domainclip.config.schema import ManifestColumnsConfig
 from domainclip.data.manifest import read_manifest
 from domainclip.domains.satellite.captions import CaptionSampler, CaptionSamplingConfig
 from domainclip.domains.satellite.config import SatellitePreprocessConfig
-from domainclip.domains.satellite.layouts import merge_caption_rows
+from domainclip.domains.satellite.layouts import EUROSAT_MS_BANDS, merge_caption_rows
 from domainclip.domains.satellite.readers import SENTINEL2_13
 from domainclip.pipeline.data import load_records
 from domainclip.records import Record
@@ -123,7 +123,10 @@ def test_a_12_band_model_reads_13_band_eurosat_files_by_band_name(tmp_path: Path
         SatellitePreprocessConfig(bands=l2a, size=(8, 8), band_stats=stats)
     )
     image = preprocessor(records[0].image, records[0].image_meta)
-    assert [float(image[k, 0, 0]) for k in range(12)] == [100.0 * (SENTINEL2_13.index(b) + 1) for b in l2a]
+    # file band k+1 holds 100 (k + 1); EuroSAT-MS stores B8A last, so B8A is the 13th and B09 the 9th
+    stored = [100.0 * (EUROSAT_MS_BANDS.index(b) + 1) for b in l2a]
+    assert [float(image[k, 0, 0]) for k in range(12)] == stored
+    assert float(image[l2a.index("B8A"), 0, 0]) == 1300.0 and float(image[l2a.index("B09"), 0, 0]) == 900.0
 
 
 IDENTITY = {"B04": (0.0, 1.0), "B08": (0.0, 1.0)}  # normalisation that leaves the resampled values readable

@@ -150,6 +150,13 @@ class AlignStageConfig(StageConfig):
     )
     soft_label: SoftLabelConfig = SoftLabelConfig()
     text_lr: float | None = Field(None, description="learning rate of the text tower; default lr")
+    texts_per_image: int = Field(
+        1,
+        ge=1,
+        description="texts the domain's sampler draws per image at each step (several captions): the batch holds "
+        "each image once per text, and an image's texts are positives of it and of each other (many-to-many); "
+        "1: one text per image",
+    )
     memory_bounded: bool = Field(False, description="tile the contrastive loss so memory grows linearly in batch size")
 
 

@@ -90,6 +90,13 @@ class AlignCollate:
     Which text stands in for a record is the domain's :class:`~domainclip.protocols.TextSampler`; images
     always carry their record's whole finding vector, and with ``text_findings`` a text carries what the
     sampler says it states. ``augment`` is the domain's image augmentation (None: none).
+
+    With ``texts_per_image`` k > 1 the sampler draws k texts per image (repeats allowed: a repeated caption is
+    the same positive twice) and the batch says which image each text belongs to (``text_owner``): the loss
+    meets each image once per text, with findings and groups given per text. That is the many-to-many loss: an
+    image's k texts are all its positives, and none is a negative of it (the copies of one image are one
+    group; for hard labels, identical copies make ClipLoss on the rows the same loss). Every image keeps k
+    texts, so every rank of a distributed step holds the same number of rows.
     """
 
     def __init__(
@@ -100,6 +107,7 @@ class AlignCollate:
         sampler: TextSampler,
         text_findings: bool = False,
         augment: Augmentation | None = None,
+        texts_per_image: int = 1,
     ) -> None:
         self.findings = torch.from_numpy(np.asarray(findings, dtype=np.float32))
         self.groups = group_ids(records)
@@ -107,22 +115,26 @@ class AlignCollate:
         self.sampler = sampler
         self.text_findings = text_findings
         self.augment = augment
+        self.texts_per_image = texts_per_image
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         index = torch.tensor([int(item["index"]) for item in items])
-        texts, stated = zip(*(self.sampler(i) for i in index.tolist()))
+        per_text = index.repeat_interleave(self.texts_per_image)  # the record of each text row
+        texts, stated = zip(*(self.sampler(i) for i in per_text.tolist()))
         tokens = self.tokenize(list(texts))
         images = [item["image"] if self.augment is None else self.augment(item["image"]) for item in items]
         batch = {
             "image": fill_nodata(torch.stack(images)),
             "input_ids": tokens["input_ids"],
             "attention_mask": tokens["attention_mask"],
-            "findings": self.findings[index],
-            "groups": self.groups[index],
+            "findings": self.findings[per_text],
+            "groups": self.groups[per_text],
         }
+        if self.texts_per_image > 1:
+            batch["text_owner"] = torch.arange(len(items)).repeat_interleave(self.texts_per_image)
         if self.text_findings:
             batch["text_findings"] = torch.stack(
-                [self.findings[i] if values is None else values for i, values in zip(index.tolist(), stated)]
+                [self.findings[i] if values is None else values for i, values in zip(per_text.tolist(), stated)]
             )
         return batch
 
@@ -165,10 +177,13 @@ def run_align_stage(ctx: StageContext) -> None:
 
     def loss_fn(wrapped: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         out = wrapped(batch["image"], batch["input_ids"], batch["attention_mask"])
+        image_features = out["image_features"]
+        if "text_owner" in batch:  # several texts per image: each text row meets its own image
+            image_features = image_features[batch["text_owner"]]
         extra = {}
         if soft:
             extra = {key: batch[key] for key in ("findings", "groups", "text_findings") if key in batch}
-        loss = criterion(out["image_features"], out["text_features"], out["logit_scale"], **extra)
+        loss = criterion(image_features, out["text_features"], out["logit_scale"], **extra)
         return loss, {"logit_scale": float(out["logit_scale"].detach())}
 
     param_groups = None
@@ -185,6 +200,7 @@ def run_align_stage(ctx: StageContext) -> None:
         sampler,
         text_findings=soft and sampler.carries_findings,
         augment=ctx.domain.augmentation(recipe),
+        texts_per_image=cfg.texts_per_image,
     )
     trainer = Trainer(
         model=model,

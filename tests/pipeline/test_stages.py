@@ -91,6 +91,42 @@ def test_augmentation_moves_voxels_but_keeps_their_values() -> None:
     assert SpatialAugment.from_config(SpatialAugmentConfig()) is None  # nothing asked: no augmentation
 
 
+def test_several_texts_per_image_are_rows_of_their_image_group() -> None:
+    torch.manual_seed(0)
+    findings = np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    collate = AlignCollate(records(), findings, fake_tokenize, StatingSampler(), text_findings=True, texts_per_image=2)
+    batch = collate(items())
+    assert fake_tokenize.seen == ["text 0", "text 0", "text 1", "text 1", "text 2", "text 2"]
+    assert batch["image"].shape[0] == 3 and batch["input_ids"].shape[0] == 6  # images once, texts k times
+    assert batch["text_owner"].tolist() == [0, 0, 1, 1, 2, 2]
+    groups = batch["groups"].tolist()
+    assert groups[0] == groups[1] == groups[2] == groups[3] != groups[4] == groups[5]  # a1, a2 share a report
+    np.testing.assert_array_equal(batch["findings"].numpy(), findings[[0, 0, 1, 1, 2, 2]])
+    assert np.isnan(batch["text_findings"][0, 1]) and batch["text_findings"][2, 1] == 1.0
+    assert "text_owner" not in AlignCollate(records(), findings, fake_tokenize, StatingSampler())(items())
+
+
+def test_the_rows_of_several_texts_per_image_give_the_many_to_many_loss() -> None:
+    """The loss on the collated rows (each image once per text, one group per image) is the multi-positive
+    contrastive loss written directly on B images x B*k texts: image i against every text with its k texts as
+    targets, each text against the B images with its own as target; the copies add log k to the text side."""
+    from domainclip.losses import SoftLabelClipLoss
+
+    torch.manual_seed(0)
+    n_images, k, scale = 4, 3, 5.0
+    images = torch.nn.functional.normalize(torch.randn(n_images, 8), dim=1)
+    texts = torch.nn.functional.normalize(torch.randn(n_images * k, 8), dim=1)
+    owner = torch.arange(n_images).repeat_interleave(k)
+    rows = SoftLabelClipLoss(soft_weight=0.0)(images[owner], texts, scale, groups=owner)
+
+    logits = scale * images @ texts.T  # (B, B*k)
+    own = (owner[None, :] == torch.arange(n_images)[:, None]).float() / k
+    image_side = -(own * logits.log_softmax(dim=1)).sum(dim=1).mean()
+    text_side = torch.nn.functional.cross_entropy(logits.T, owner)
+    expected = (image_side + text_side + torch.log(torch.tensor(float(k)))) / 2
+    torch.testing.assert_close(rows, expected)
+
+
 class _Domain:
     stages = ("mae", "distill")
 

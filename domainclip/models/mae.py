@@ -75,7 +75,7 @@ class MAEDecoder(nn.Module):
         width = max(head.out_features for head in self.predict)
         runs = []
         for g, head in enumerate(self.predict):
-            run = head(x)[:, 1 + g * per_group : 1 + (g + 1) * per_group]
+            run = head(x[:, 1 + g * per_group : 1 + (g + 1) * per_group])  # a group's head sees its tokens only
             runs.append(nn.functional.pad(run, (0, width - run.shape[-1])))
         return torch.cat(runs, dim=1)
 

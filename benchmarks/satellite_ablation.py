@@ -1,11 +1,12 @@
 """Ablation of the satellite quickstart: does each part of the recipe earn its place?
 
-Runs ``recipes/satellite/quickstart.yaml`` on the same demo data and seed, by default four times:
+Runs ``recipes/satellite/quickstart.yaml`` on the same demo data and seed, by default five times:
   ours         band-group MAE -> soft-label caption alignment
   no-mae       alignment from a randomly initialised image encoder (stages.mae.steps=0)
   hard         two-stage with hard labels (stages.align.loss=clip, open_clip-style InfoNCE)
   one-group    every band in one patch embedding (model.image.type=vit, no channel_groups): a third of the
                grouped tower's tokens at the same patch size
+  two-captions each image meets two of its captions per step (stages.align.texts_per_image=2), both positives
 It prints, for each, the zero-shot mean AUC over the attributes, the linear-probe mean AUC on frozen image
 embeddings (the image tower's share), zero-shot top-1 on the EuroSAT-like scene set, retrieval mean recall with
 what a random ranking scores, the indicator R² of each regression target, and the run's wall time.
@@ -33,8 +34,9 @@ VARIANTS = {  # key: (row name, overrides)
     "no-mae": ("no MAE (random init)", ["stages.mae.steps=0"]),
     "hard": ("hard labels (ClipLoss)", ["stages.align.loss=clip"]),
     "one-group": ("one band group (vit)", ["model.image.type=vit", "model.image.channel_groups=null"]),
+    "two-captions": ("two captions per image per step", ["stages.align.texts_per_image=2"]),
 }
-DEFAULT_VARIANTS = ["ours", "no-mae", "hard", "one-group"]
+DEFAULT_VARIANTS = ["ours", "no-mae", "hard", "one-group", "two-captions"]
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "satellite" / "quickstart.yaml"
 R2_KEY = re.compile(r"^regression\.(.+)\.r2$")
 

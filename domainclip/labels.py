@@ -21,6 +21,9 @@ class Findings:
     prompts: dict[str, list[str]]  # per finding, the phrases its zero-shot prompts use
     silver: np.ndarray  # (N, K) from the report structurer; used for soft labels
     truth: np.ndarray  # (N, K) ground-truth labels where the dataset has them, NaN elsewhere
+    # zero-shot negatives: None, the negated prompts; else every vocabulary finding's prompt terms, each finding
+    # contrasted with the others (a vocabulary's ``negatives: other_findings``)
+    contrast: dict[str, list[str]] | None = None
 
     @classmethod
     def none(cls, records: Sized) -> Findings:
@@ -29,7 +32,9 @@ class Findings:
         return cls([], [], {}, empty, empty.copy())
 
     def subset(self, indices: list[int]) -> Findings:
-        return Findings(self.names, self.templates, self.prompts, self.silver[indices], self.truth[indices])
+        return Findings(
+            self.names, self.templates, self.prompts, self.silver[indices], self.truth[indices], self.contrast
+        )
 
     def silver_labels(self) -> np.ndarray:
         """The silver vectors as 0/1 labels (a hedged finding, value >= 0.5, counts as present; NaN stays)."""

@@ -11,7 +11,7 @@ survival               :class:`CoxHead`, :func:`fit_evaluate_survival`,
 retrieval              :func:`retrieval_metrics`, :func:`topk_search`
 regression             :class:`RegressionHead`, :func:`regression_metrics`
 zeroshot               :func:`class_text_embeddings`, :func:`binary_zeroshot_probs`, :func:`mi_zero_topk`,
-                       :func:`report_prototypes`
+                       :func:`report_prototypes`, :func:`other_class_negatives`
 =====================  ==================================================
 """
 
@@ -37,6 +37,7 @@ _EXPORTS = {
     "binary_zeroshot_probs": "zeroshot",
     "mi_zero_topk": "zeroshot",
     "report_prototypes": "zeroshot",
+    "other_class_negatives": "zeroshot",
 }
 
 
@@ -62,6 +63,7 @@ __all__ = [
     "fit_evaluate_survival",
     "harrell_c",
     "mi_zero_topk",
+    "other_class_negatives",
     "regression_metrics",
     "report_prototypes",
     "retrieval_metrics",

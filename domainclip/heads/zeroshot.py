@@ -5,6 +5,9 @@
 * Binary zero-shot (CT-CLIP): per finding, a softmax over the image's scaled cosine
   similarity to the positive and to the negative ensemble, i.e.
   ``sigmoid(scale * (cos_pos - cos_neg))``.
+* Rest-of-vocabulary negatives: a finding's negative is the mean of every other finding's
+  positive ensemble, for text towers trained on texts that rarely negate (captions), where
+  "without X." reads as X.
 * Report prototypes: per finding, the mean embedding of the training reports that state
   it against the mean of those that do not. The texts the model was aligned on sit where
   its images sit, so a finding whose short prompts point the wrong way (a text tower that
@@ -59,6 +62,24 @@ def class_text_embeddings(
     index = torch.tensor(owner, device=embeddings.device)
     sums = torch.zeros(len(classes), embeddings.shape[1], device=embeddings.device).index_add(0, index, embeddings)
     return F.normalize(sums, dim=-1)  # the mean's direction: renormalising makes dividing by the count unnecessary
+
+
+def other_class_negatives(class_emb: torch.Tensor, names: Sequence[str], rows: Sequence[str]) -> torch.Tensor:
+    """(len(rows), D) unit-norm negatives: per name in ``rows``, the mean direction of every *other* class of
+    ``class_emb`` (one row per class of ``names``, e.g. from :func:`class_text_embeddings`).
+
+    Why: the binary score then asks "X rather than something else the vocabulary names", which needs no negated
+    prompt; the mean of unit vectors is renormalised, as for an ensemble.
+    """
+    emb = F.normalize(torch.as_tensor(class_emb).float(), dim=-1)
+    if emb.shape[0] != len(names) or len(names) < 2:
+        raise ValueError(f"{emb.shape[0]} class embeddings for {len(names)} names (need one each, at least two)")
+    position = {name: k for k, name in enumerate(names)}
+    missing = [name for name in rows if name not in position]
+    if missing:
+        raise ValueError(f"{missing} not among the classes {list(names)}")
+    total = emb.sum(0)
+    return F.normalize(torch.stack([total - emb[position[name]] for name in rows]), dim=-1)
 
 
 def _scale(logit_scale: float | torch.Tensor | Callable[[], torch.Tensor]) -> torch.Tensor:

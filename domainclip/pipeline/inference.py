@@ -240,7 +240,8 @@ def zeroshot_command(model_dir: Path, findings: str, out: Path, *, source: Image
     for name in fallback.names if fallback else ():
         if name in names:
             print(f"{name}: scored by report prototypes (its prompts ranked the validation split backwards)")
-    probs = zeroshot_probabilities(loaded, image_emb, names, prompts, templates, fallback)
+    contrast = prompts if vocab and vocab.negatives == "other_findings" else None
+    probs = zeroshot_probabilities(loaded, image_emb, names, prompts, templates, fallback, contrast)
     table = pd.DataFrame(probs, columns=names)
     table.insert(0, "id", [r.id for r in records])
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -80,6 +80,7 @@ def report_findings(
         prompts={vocab.findings[k].name: vocab.findings[k].zeroshot_terms for k in keep},
         silver=silver[:, keep].astype(np.float32),
         truth=truth[:, keep],
+        contrast={f.name: f.zeroshot_terms for f in vocab.findings} if vocab.negatives == "other_findings" else None,
     )
 
 

@@ -7,6 +7,7 @@ radiologists use for them, and the prompt templates for zero-shot diagnosis::
     templates:                       # [positive, negative]; default CT-CLIP's pair
       - ["{finding}.", "not {finding}."]
       - ["there is {finding}.", "there is no {finding}."]
+    negatives: prompts               # optional: "other_findings" contrasts each finding with the others
     findings:
       - name: kidney stone           # canonical name = column name in vector CSVs
         synonyms: [nephrolithiasis, renal calculus, renal calculi]   # literal phrases
@@ -27,6 +28,12 @@ seen poorly, and averaging such prompts into the ensemble blurs it: on the CT qu
 name alone beat the synonym ensemble (``benchmarks/ct_zeroshot_prompts.py`` prints both).
 A model with a pretrained text tower may list more terms.
 
+Why ``negatives: other_findings``: a binary zero-shot score contrasts a finding's positive prompts with a
+negative. The negated prompts ("without X.") work where the texts negate (radiology reports say "no X" all the
+time); captions say what is there and hardly ever what is not, so a text tower trained on them reads "without X."
+as X, and the pair cancels out. Contrasting X with the mean of every other finding's positive prompts ("something
+else this vocabulary names") needs no negation; it is CLIP's class softmax reduced to one class against the rest.
+
 Why ``absent_paraphrases``: some absences never name the finding ("margins are free of tumor"
 for a positive margin, "0/12 lymph nodes" for nodal metastasis), so no negation cue can reach it.
 
@@ -42,7 +49,7 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -94,6 +101,7 @@ class _VocabularySpec(_Strict):
     description: str = ""
     findings: list[_FindingSpec] = Field(min_length=1)
     templates: list[tuple[str, str]] | None = None
+    negatives: Literal["prompts", "other_findings"] = "prompts"
     negation_cues: _CueBlock = Field(default_factory=_CueBlock)
     uncertainty_cues: _CueBlock = Field(default_factory=_CueBlock)
     historical_cues: _CueBlock = Field(default_factory=_CueBlock)
@@ -159,6 +167,7 @@ class Vocabulary:
     cues: CueLists = field(default_factory=CueLists)
     description: str = ""
     source: str = "<memory>"
+    negatives: Literal["prompts", "other_findings"] = "prompts"  # see the module docstring
 
     @property
     def names(self) -> list[str]:
@@ -220,6 +229,7 @@ class Vocabulary:
             cues=cues,
             description=spec.description,
             source=source,
+            negatives=spec.negatives,
         )
 
     def finding(self, name: str) -> Finding:
@@ -236,6 +246,7 @@ class Vocabulary:
             cues=self.cues,
             description=self.description,
             source=self.source,
+            negatives=self.negatives,
         )
 
     def prompts(self, name: str, *, with_synonyms: bool = False) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ from domainclip.heads.zeroshot import (
     class_text_embeddings,
     fill_template,
     mi_zero_topk,
+    other_class_negatives,
 )
 from domainclip.models.logit_scale import LogitScale
 
@@ -70,6 +71,20 @@ def test_binary_probabilities_are_the_two_prompt_softmax():
     assert torch.allclose(probs, logits.softmax(-1)[..., 0], atol=1e-6)
     assert torch.allclose(binary_zeroshot_probs(image, pos, neg, float(scale().detach())), probs)
     assert torch.allclose(binary_zeroshot_probs(image, neg, pos, scale), 1 - probs, atol=1e-6)
+
+
+def test_other_class_negatives_are_the_renormalised_mean_of_the_other_classes():
+    g = torch.Generator().manual_seed(0)
+    emb = F.normalize(torch.randn(4, 8, generator=g), dim=1)
+    names = ["water", "sea", "forest", "road"]
+    neg = other_class_negatives(emb, names, ["forest", "water"])
+    assert neg.shape == (2, 8)
+    assert torch.allclose(neg[0], F.normalize(emb[[0, 1, 3]].mean(0), dim=0), atol=1e-6)
+    assert torch.allclose(neg[1], F.normalize(emb[[1, 2, 3]].mean(0), dim=0), atol=1e-6)
+    with pytest.raises(ValueError, match="not among"):
+        other_class_negatives(emb, names, ["snow"])
+    with pytest.raises(ValueError, match="at least two"):
+        other_class_negatives(emb[:1], names[:1], names[:1])
 
 
 def test_mi_zero_topk_pooling():

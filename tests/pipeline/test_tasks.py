@@ -163,3 +163,23 @@ def test_regression_keys_equal_scikit_learn_in_original_units(tmp_path: Path) ->
 def test_label_source_says_where_the_evaluation_labels_came_from(truth: np.ndarray, source: str) -> None:
     findings = Findings(["a"], [("{finding}.", "no {finding}.")], {}, np.array([[1.0], [0.0]]), truth)
     assert findings.label_source() == source
+
+
+def test_other_findings_negatives_rank_what_negated_prompts_cannot() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from domainclip.pipeline.tasks.multilabel import zeroshot_probabilities
+
+    model = KeywordModel()  # reads "without X." as X, as a text tower trained on captions that hardly ever negate
+    rs = records("test", 30)
+    image = embeddings(rs, noise=0.3)
+    truth = np.eye(3)[[CLASSES.index(r.label) for r in rs]]
+    templates = [("an image of {finding}.", "an image without {finding}.")]
+    prompts = {c: [c] for c in CLASSES}
+    negated = zeroshot_probabilities(model, image, CLASSES, prompts, templates)
+    contrast = zeroshot_probabilities(model, image, CLASSES, prompts, templates, contrast=prompts)
+    assert np.allclose(negated, 0.5)  # "X." and "without X." embed alike: no ranking at all
+    assert all(roc_auc_score(truth[:, k], contrast[:, k]) > 0.95 for k in range(3))
+    # a finding evaluated alone is still contrasted with the rest of the vocabulary
+    alone = zeroshot_probabilities(model, image, ["river"], prompts, templates, contrast=prompts)
+    assert np.allclose(alone[:, 0], contrast[:, 2], atol=1e-6)

@@ -66,6 +66,16 @@ def test_templates_default_to_ct_clip_and_prompts_fill_them() -> None:
     assert ("there is cardiomegaly.", "there is no cardiomegaly.") in demo.prompts("cardiomegaly")
 
 
+def test_negatives_default_to_the_prompts_and_captions_contrast_the_other_findings() -> None:
+    assert Vocabulary.from_dict({"findings": [{"name": "emphysema"}]}).negatives == "prompts"
+    assert load_vocabulary("ct").negatives == "prompts"
+    satellite = load_vocabulary("satellite")
+    assert satellite.negatives == "other_findings"
+    assert satellite.subset(["road", "river"]).negatives == "other_findings"
+    with pytest.raises(RecipeError, match="negatives"):
+        Vocabulary.from_dict({"findings": [{"name": "x"}], "negatives": "none"})
+
+
 def test_prompt_terms_replace_the_name_in_prompts_but_not_in_reading() -> None:
     vocab = Vocabulary.from_dict(
         {

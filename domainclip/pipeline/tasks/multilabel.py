@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +24,25 @@ def zeroshot_probabilities(
     prompts: dict[str, list[str]],
     templates: list[tuple[str, str]],
     fallback: PromptFallback | None = None,
+    contrast: Mapping[str, Sequence[str]] | None = None,
 ) -> np.ndarray:
     """(N, K) probability of each finding: softmax over the positive / negative prompt ensembles
     (templates x the finding's prompt terms; a finding not in ``prompts`` is prompted by its name), or over the
-    ``fallback``'s report prototypes for the findings it holds."""
-    from domainclip.heads.zeroshot import binary_zeroshot_probs, class_text_embeddings
+    ``fallback``'s report prototypes for the findings it holds. With ``contrast`` (prompt terms per vocabulary
+    finding) a finding's negative is the other findings' positive ensembles instead of its negated prompts
+    (:func:`~domainclip.heads.zeroshot.other_class_negatives`)."""
+    from domainclip.heads.zeroshot import binary_zeroshot_probs, class_text_embeddings, other_class_negatives
 
     classes = {f: prompts.get(f, [f]) for f in findings}
-    pos = class_text_embeddings(loaded.encode_text, classes, [t[0] for t in templates])
-    neg = class_text_embeddings(loaded.encode_text, classes, [t[1] for t in templates])
+    if contrast:
+        pool = {**{name: list(terms) for name, terms in contrast.items()}, **classes}
+        pool_emb = class_text_embeddings(loaded.encode_text, pool, [t[0] for t in templates])
+        rows = {name: k for k, name in enumerate(pool)}
+        pos = pool_emb[[rows[f] for f in findings]]
+        neg = other_class_negatives(pool_emb, list(pool), findings)
+    else:
+        pos = class_text_embeddings(loaded.encode_text, classes, [t[0] for t in templates])
+        neg = class_text_embeddings(loaded.encode_text, classes, [t[1] for t in templates])
     if fallback is not None:
         pos, neg = fallback.apply(findings, pos, neg)
     probs = binary_zeroshot_probs(image_emb, pos, neg, loaded.logit_scale)
@@ -107,7 +117,7 @@ def prompt_direction(
     the test AUC shows it only where ground truth exists, while every dataset with reports has silver labels on
     its validation split, so this check needs no labels and sees no test data.
     """
-    probs = zeroshot_probabilities(loaded, val_emb, val.names, val.prompts, val.templates)
+    probs = zeroshot_probabilities(loaded, val_emb, val.names, val.prompts, val.templates, contrast=val.contrast)
     out = auc_metrics("zeroshot.val_silver", probs, val.silver_labels(), val.names, None)
     inverted = {
         n: out[f"zeroshot.val_silver.auc.{n}"] for n in val.names if out.get(f"zeroshot.val_silver.auc.{n}", 0.5) < 0.5
@@ -147,12 +157,12 @@ def multilabel_metrics(
             if fallback_file is not None:
                 fallback.save(fallback_file)
         probs = zeroshot_probabilities(
-            loaded, image_emb[eval_split], test.names, test.prompts, test.templates, fallback
+            loaded, image_emb[eval_split], test.names, test.prompts, test.templates, fallback, test.contrast
         )
         metrics.update(_family("zeroshot", probs, test, plots, cfg.bootstrap))
         if fallback is not None and fallback.names:
             prompts_only = zeroshot_probabilities(
-                loaded, image_emb[eval_split], test.names, test.prompts, test.templates
+                loaded, image_emb[eval_split], test.names, test.prompts, test.templates, contrast=test.contrast
             )
             metrics.update(auc_metrics("zeroshot_prompts", prompts_only, test.labels_for_eval(), test.names, None))
     if cfg.linear_probe and "train" in image_emb:

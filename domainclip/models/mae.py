@@ -71,6 +71,8 @@ class MAEDecoder(nn.Module):
         full = full.scatter(1, index, x[:, 1:])
         full = full + positions
         x = self.norm(run_blocks(self.blocks, torch.cat([x[:, :1], full], dim=1), self.grad_checkpointing))
+        if len(self.predict) == 1:  # one group: the plain MAE head over the sequence, as single-group runs trained
+            return self.predict[0](x)[:, 1:]
         per_group = self.position_embeddings.shape[1]
         width = max(head.out_features for head in self.predict)
         runs = []

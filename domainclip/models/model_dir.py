@@ -231,6 +231,12 @@ class LoadedModel:
         return None if shape is None else (int(shape[0]), tuple(int(s) for s in shape[1]))
 
     @property
+    def saved_prompts(self) -> dict[str, Any]:
+        """The zero-shot prompts the run evaluated with (``evaluate.templates`` / ``class_templates``, None when the
+        recipe left them to the vocabulary); empty for a model directory written without them."""
+        return dict((self.config.get("extra") or {}).get("prompts") or {})
+
+    @property
     def vocabulary_path(self) -> Path | None:
         """The findings vocabulary saved with the model, if any."""
         path = self.path / VOCABULARY_FILE

@@ -234,7 +234,7 @@ def zeroshot_command(model_dir: Path, findings: str, out: Path, *, source: Image
     loaded, records, image_emb = inputs.loaded, inputs.records, embed_inputs(inputs, batch_size)
     vocab = Vocabulary.load(loaded.vocabulary_path) if loaded.vocabulary_path else None
     prompts = {f.name: f.zeroshot_terms for f in vocab.findings} if vocab else {}
-    saved = ((loaded.config.get("extra") or {}).get("prompts") or {}).get("templates")  # the run's evaluate.templates
+    saved = loaded.saved_prompts.get("templates")  # the run's evaluate.templates
     templates = [tuple(t) for t in saved or (vocab.templates if vocab else [("{finding}.", "no {finding}.")])]
     fallback = PromptFallback.load(loaded.path / ZEROSHOT_FALLBACK_FILE)
     for name in fallback.names if fallback else ():

@@ -97,7 +97,7 @@ def class_templates(loaded) -> tuple[list[str], str]:
     from domainclip.models.model_dir import CONFIG_FILE
     from domainclip.reports.vocabulary import Vocabulary
 
-    prompts = (loaded.config.get("extra") or {}).get("prompts") or {}
+    prompts = loaded.saved_prompts
     where = f"{Path(loaded.path) / CONFIG_FILE}: extra.prompts"
     if prompts.get("class_templates"):
         return [str(t) for t in prompts["class_templates"]], f"{where}.class_templates"

@@ -34,6 +34,9 @@ class Preprocessor(Protocol):
     preprocessor at inference ("what trains is served"). A pixel without data (a raster's nodata) is NaN in
     every channel: the core fills it before an encoder sees it and keeps it out of the MAE loss
     (:mod:`domainclip.data.nodata`).
+
+    Optional attribute ``caches_itself`` (default False): the preprocessor keeps its own store on disk (WSI's feature
+    files, keyed like the core's cache) and the core adds no second copy of its output.
     """
 
     config: dict[str, Any]
@@ -62,10 +65,12 @@ class TextSampler(Protocol):
 
 @runtime_checkable
 class ImageTower(Protocol):
-    """Stage 2's image encoder: ``(B, C, *S)`` (or a bag) -> ``(B, hidden_size)``.
+    """Stage 2's image encoder: ``(B, C, *S)`` -> ``(B, hidden_size)``; a bag of N tile features is ``(B, D, N)``.
 
     ``tower_type`` is its name in :mod:`domainclip.registry`; ``type(tower)(**tower.config())`` rebuilds it
-    (the model directory stores both).
+    (the model directory stores both). Optional class attribute ``takes_missing`` (default False): the tower
+    reads NaN (no data) itself, e.g. an attention-MIL tower masks the NaN columns that pad a shorter bag; every
+    other tower gets NaN filled with 0 before it (:class:`~domainclip.models.domain_clip.DomainCLIP`).
     """
 
     tower_type: str
@@ -156,8 +161,42 @@ class Domain(Protocol):
 
     def augmentation(self, recipe: Any) -> Augmentation | None: ...
 
-    def stage_dataset(self, stage: str, records: Sequence[Record], images: Dataset) -> Dataset:
-        """The dataset stage ``stage`` trains on, given the cached dataset of preprocessed images."""
+    def stage_dataset(self, stage: str, records: Sequence[Record], images: Dataset, recipe: Any) -> Dataset:
+        """The dataset stage ``stage`` trains on, given the records and the cached dataset of their preprocessed
+        images (in the same order; items carry each record's ``index``) and the recipe."""
+        ...
+
+
+@runtime_checkable
+class FeatureDomain(Protocol):
+    """An optional hook beside :class:`Domain`: a two-level domain (WSI) whose stage-2 input is a bag of features that
+    the stage-1 encoder extracts from many crops (tiles) of one image. Its stage list holds ``extract``.
+
+    Stage 1 trains ``model.tile`` on the crops (``Domain.stage_dataset("mae", ...)``); the ``extract`` stage then
+    freezes it inside :meth:`feature_preprocessor`, whose output for one image is its ``(D, N)`` bag (NaN columns
+    where a bag is padded), and ``model.image`` (the slide tower) is what alignment trains. The model directory keeps
+    the frozen encoder (``tile_encoder``) so inference on raw images extracts exactly as training did.
+    """
+
+    def feature_preprocessor(
+        self, config: BaseModel | Mapping[str, Any], encoder: ImageTower, cache_dir: Path | None = None
+    ) -> Preprocessor:
+        """Image file -> ``(D, N)`` features of its crops under ``config`` (the domain's preprocessing section or a
+        model's saved one) through the frozen ``encoder``, stored under ``cache_dir`` (``data.cache_dir``); its
+        ``config`` includes a digest of the encoder's weights, so a retrained encoder never meets old features."""
+        ...
+
+
+@runtime_checkable
+class ExplainingDomain(Protocol):
+    """An optional hook beside :class:`Domain`: a domain that can picture what a trained model looked at in an image
+    (WSI: attention and tile-score heatmaps over a slide). ``run`` calls it for a few evaluation images."""
+
+    def explain(
+        self, loaded: Any, records: Sequence[Record], out: Path, cache_dir: Path | None, findings: Sequence[str]
+    ) -> list[Path]:
+        """Write one picture per record into folder ``out`` (``findings``: names whose scores to show, where the
+        domain can score parts of an image); return the paths."""
         ...
 
 

@@ -45,6 +45,10 @@ class ManifestColumnsConfig(Strict):
     label: str | None = Field(None, description="column holding a class name (scene, subtype) for multi-class tasks")
     targets: list[str] = Field([], description="numeric columns for regression (empty cell = unknown)")
     ignore: list[str] = Field([], description="columns that are neither findings nor anything else")
+    time: str | None = Field(
+        None, description="survival time column (null: the layout's own; manifest 'time', tcga 'OS.time')"
+    )
+    event: str | None = Field(None, description="survival event column, 0/1 (null: manifest 'event', tcga 'OS')")
 
 
 class DataConfig(Strict):
@@ -66,7 +70,9 @@ class DataConfig(Strict):
 
 class ImageEncoderConfig(Strict):
     type: str = Field(
-        "vit", description="image tower from the tower registry (vit, vit-groups, resnet3d, i3d-resnet152)"
+        "vit",
+        description="image tower from the tower registry (vit, vit-groups, resnet3d, i3d-resnet152; slide "
+        "towers over bags of tile features: abmil, mean-mil)",
     )
     weights: str | None = Field(
         None,
@@ -108,7 +114,15 @@ class TextEncoderConfig(Strict):
 
 class ModelConfig(Strict):
     embed_dim: int = 128
-    image: ImageEncoderConfig = ImageEncoderConfig()
+    image: ImageEncoderConfig = Field(
+        ImageEncoderConfig(), description="the image tower that is aligned with the texts (WSI: the slide tower)"
+    )
+    tile: ImageEncoderConfig | None = Field(
+        None,
+        description="a two-level domain's stage-1 encoder (WSI: the tile encoder MAE-pretrained on tissue tiles, "
+        "then frozen to extract the features model.image aggregates), with the keys of model.image; null for "
+        "one-level domains",
+    )
     text: TextEncoderConfig = TextEncoderConfig()
 
 

@@ -81,6 +81,8 @@ class CachedDataset(Dataset):
 
 def image_dataset(records: Sequence[Record], preprocessor: Preprocessor, cache_dir: Path | None) -> CachedDataset:
     """The records' preprocessed images, cached under ``cache_dir`` (default ``~/.cache/domainclip``) in a folder
-    named by the preprocessing config."""
+    named by the preprocessing config (not for a preprocessor that ``caches_itself``)."""
+    if getattr(preprocessor, "caches_itself", False):
+        return CachedDataset(records, preprocessor, None)
     cache = DiskCache(default_cache_root(cache_dir) / "preprocessed", preprocessor.config)
     return CachedDataset(records, preprocessor, cache)

@@ -58,20 +58,25 @@ def read_manifest(
     seed: int = 0,
     columns: ManifestColumnsConfig | None = None,
     without_groups: str | None = WITHOUT_GROUPS,
+    require_texts: bool = True,
 ) -> list[Record]:
     """Parse the manifest at ``path``; ``seed`` drives the split when the CSV has no ``split`` column.
 
     ``without_groups``: what a missing ``patient_id`` column means for the caller's data, warned after the path
     (a domain words it in its own terms); None says nothing, for a caller that groups the rows itself.
+    ``require_texts=False`` (inference): the text columns may be absent; the records then have no texts.
     """
     path = Path(path)
     columns = columns or ManifestColumnsConfig()
     table = _read_table(path)
     declared = [*columns.texts, *([columns.label] if columns.label else []), *columns.targets, *columns.ignore]
-    missing = [c for c in (*REQUIRED_COLUMNS, *declared) if c not in table.columns]
+    optional = set() if require_texts else set(columns.texts)
+    missing = [c for c in (*REQUIRED_COLUMNS, *declared) if c not in table.columns and c not in optional]
     if missing:
         raise DataError(f"{path}: missing required column(s) {missing}; found {list(table.columns)}")
-    finding_columns = [c for c in table.columns if c not in FIXED_COLUMNS and c not in declared]
+    time_column, event_column = columns.time or "time", columns.event or "event"
+    fixed = {*FIXED_COLUMNS, time_column, event_column}
+    finding_columns = [c for c in table.columns if c not in fixed and c not in declared]
     has_patients = "patient_id" in table.columns
     if not has_patients and without_groups is not None:
         message = f"{path}: no 'patient_id' column; {without_groups}."
@@ -92,11 +97,11 @@ def read_manifest(
         image = row["image"].strip()
         if not image:
             cell_problems.append("empty image path")
-        findings = {name: _finding(row[name], name, cell_problems) for name in finding_columns}
+        findings = {name: finding_cell(row[name], name, cell_problems) for name in finding_columns}
         targets = {name: _target(row[name], name, cell_problems) for name in columns.targets}
         label = row[columns.label].strip() or None if columns.label else None
-        time = _time(row.get("time", ""), cell_problems)
-        event = _event(row.get("event", ""), cell_problems)
+        time = time_cell(row.get(time_column, ""), cell_problems)
+        event = event_cell(row.get(event_column, ""), cell_problems)
         split = row.get("split", "").strip() or "train"
         split = SPLIT_ALIASES.get(split, split)
         if split not in SPLITS:
@@ -109,7 +114,7 @@ def read_manifest(
                 id=record_id,
                 patient_id=patient,
                 image=_resolve(image, path.parent),
-                texts=tuple(row[c] for c in columns.texts if row[c].strip()),
+                texts=tuple(row[c] for c in columns.texts if row.get(c, "").strip()),
                 split=split,
                 findings={k: v for k, v in findings.items() if v is not None},
                 label=label,
@@ -155,7 +160,8 @@ def _number(text: str) -> float:
         return math.nan
 
 
-def _finding(value: str, name: str, problems: list[str]) -> float | None:
+def finding_cell(value: str, name: str, problems: list[str]) -> float | None:
+    """A 0/1 finding cell (empty: unknown); what is wrong is appended to ``problems``."""
     text = value.strip()
     if text == "":
         return None
@@ -177,7 +183,8 @@ def _target(value: str, name: str, problems: list[str]) -> float | None:
     return number
 
 
-def _time(value: str, problems: list[str]) -> float | None:
+def time_cell(value: str, problems: list[str]) -> float | None:
+    """A non-negative follow-up time (empty: unknown)."""
     text = value.strip()
     if text == "":
         return None
@@ -188,7 +195,8 @@ def _time(value: str, problems: list[str]) -> float | None:
     return number
 
 
-def _event(value: str, problems: list[str]) -> int | None:
+def event_cell(value: str, problems: list[str]) -> int | None:
+    """0 (censored) or 1 (event); empty: unknown."""
     text = value.strip()
     if text == "":
         return None
@@ -201,6 +209,6 @@ def _event(value: str, problems: list[str]) -> int | None:
 def _report_id(row: dict[str, str], patient: str, record_id: str, text_columns: list[str]) -> str:
     if "report_id" in row:
         return row["report_id"].strip() or record_id
-    text = "\n".join(row[c].strip() for c in text_columns)
+    text = "\n".join(row.get(c, "").strip() for c in text_columns)
     digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
     return f"{patient}:{digest}"

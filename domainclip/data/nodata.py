@@ -24,3 +24,18 @@ def split_nodata(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | Non
 def fill_nodata(images: torch.Tensor) -> torch.Tensor:
     """``images`` with NaN (no data) set to 0: what an encoder sees."""
     return split_nodata(images)[0]
+
+
+def stack_images(images: list[torch.Tensor]) -> torch.Tensor:
+    """One batch from images of one shape; images whose last dimensions differ (bags of different numbers of
+    tiles) are padded at the end with NaN, i.e. "no data", which a tower that ``takes_missing`` masks."""
+    shapes = {tuple(image.shape) for image in images}
+    if len(shapes) <= 1:
+        return torch.stack(images)
+    if len({len(shape) for shape in shapes}) != 1 or len({shape[0] for shape in shapes}) != 1:
+        raise ValueError(f"images of different channels or rank cannot share a batch: {sorted(shapes)}")
+    size = [max(dims) for dims in zip(*shapes)]
+    batch = images[0].new_full((len(images), *size), float("nan"))
+    for row, image in zip(batch, images):
+        row[tuple(slice(0, n) for n in image.shape)] = image
+    return batch

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from domainclip.data.nodata import fill_nodata
 from domainclip.models.logit_scale import LogitScale
 from domainclip.models.text import TextTower
 from domainclip.protocols import ImageTower
@@ -67,7 +68,10 @@ class DomainCLIP(nn.Module):
         return self.logit_scale.log_scale.device
 
     def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """``(B, C, *S)`` -> ``(B, embed_dim)``, unit length when ``normalize``."""
+        """``(B, C, *S)`` -> ``(B, embed_dim)``, unit length when ``normalize``. NaN (no data) is set to 0 here, the
+        one place every path to the tower passes, unless the tower ``takes_missing`` (masks it itself)."""
+        if not getattr(self.image_encoder, "takes_missing", False):
+            images = fill_nodata(images)
         features = self.image_projection(self.image_encoder(images))
         return F.normalize(features, dim=-1) if normalize else features
 

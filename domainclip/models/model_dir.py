@@ -29,12 +29,12 @@ from typing import Any
 import torch
 
 from domainclip import registry
-from domainclip.data.nodata import fill_nodata
+from domainclip.data.nodata import stack_images
 from domainclip.errors import CheckpointError, DataError, RecipeError
 from domainclip.models.domain_clip import DomainCLIP
 from domainclip.models.text import TextTower
 from domainclip.models.weights import load_state_dict_strict, read_safetensors, write_safetensors
-from domainclip.protocols import ImageTower
+from domainclip.protocols import FeatureDomain, ImageTower
 
 FORMAT = "domainclip-model"
 FORMAT_VERSION = 2  # 2: the image tower's type is recorded ("image_tower"); 1 held a ViT under "image_encoder"
@@ -236,6 +236,18 @@ class LoadedModel:
         recipe left them to the vocabulary); empty for a model directory written without them."""
         return dict((self.config.get("extra") or {}).get("prompts") or {})
 
+    def finding_prompts(self) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+        """What zero-shot prompts a finding with: its terms (finding -> the saved vocabulary's zero-shot terms; a
+        finding not in it is prompted by its name) and the [positive, negative] template pairs (the run's
+        ``evaluate.templates``, else the vocabulary's, else ``("{finding}.", "no {finding}.")``)."""
+        from domainclip.reports.vocabulary import Vocabulary
+
+        vocab = Vocabulary.load(self.vocabulary_path) if self.vocabulary_path else None
+        terms = {f.name: list(f.zeroshot_terms) for f in vocab.findings} if vocab else {}
+        saved = self.saved_prompts.get("templates")
+        templates = [tuple(t) for t in saved or (vocab.templates if vocab else [("{finding}.", "no {finding}.")])]
+        return terms, templates
+
     @property
     def vocabulary_path(self) -> Path | None:
         """The findings vocabulary saved with the model, if any."""
@@ -257,10 +269,22 @@ class LoadedModel:
 
     @property
     def preprocessor(self):
-        """The domain's preprocessor rebuilt from ``preprocess.json`` (built on first use)."""
+        """The domain's preprocessor rebuilt from ``preprocess.json`` (built on first use; see
+        :meth:`preprocessor_for`)."""
         if self._preprocessor is None:
-            self._preprocessor = registry.get_domain(self.domain).build_preprocessor(self.preprocess_config)
+            self._preprocessor = self.preprocessor_for(None)
         return self._preprocessor
+
+    def preprocessor_for(self, cache_dir: Path | None):
+        """The preprocessor the model was trained with; with a tile encoder (a two-level domain), the one that
+        extracts an image's features through it as the ``extract`` stage did, keeping them under ``cache_dir``
+        (default ``~/.cache/domainclip``), where features of the same slides, tiling and encoder are reused."""
+        domain = registry.get_domain(self.domain)
+        if self.tile_encoder is None:
+            return domain.build_preprocessor(self.preprocess_config)
+        if not isinstance(domain, FeatureDomain):
+            raise CheckpointError(f"{self.path}: a tile encoder, but domain {self.domain!r} extracts no features")
+        return domain.feature_preprocessor(self.preprocess_config, self.tile_encoder, cache_dir)
 
     def _load_image(self, path: Path) -> torch.Tensor:
         image = torch.as_tensor(self.preprocessor(Path(path))).float()
@@ -281,7 +305,7 @@ class LoadedModel:
 
         ``images`` is a ``(N, C, *S)`` tensor already preprocessed (a single
         ``(C, *S)`` image is accepted) or image paths, which go through the
-        training preprocessing. NaN pixels (no data) are filled as in training.
+        training preprocessing. NaN (no data) is treated as in training.
         """
         if isinstance(images, torch.Tensor):
             shape = self.input_shape
@@ -291,11 +315,11 @@ class LoadedModel:
         else:
             paths = list(images)
             chunks = (
-                torch.stack([self._load_image(p) for p in paths[i : i + batch_size]])
+                stack_images([self._load_image(p) for p in paths[i : i + batch_size]])
                 for i in range(0, len(paths), batch_size)
             )
         out = [
-            self.model.encode_image(fill_nodata(chunk.to(self.device).float()), normalize=normalize).float().cpu()
+            self.model.encode_image(chunk.to(self.device).float(), normalize=normalize).float().cpu()
             for chunk in chunks
         ]
         return torch.cat(out) if out else torch.empty(0, self.model.embed_dim)

@@ -133,3 +133,16 @@ def encoder_state_from_monai(state: Mapping[str, torch.Tensor]) -> dict[str, tor
                 new = new.replace(old_part, new_part)
         renamed[new] = tensor
     return renamed
+
+
+def weights_digest(module: nn.Module) -> str:
+    """SHA-256 of a module's tensors (names, dtypes, shapes and bytes, in name order): what keys features extracted
+    with it, so retrained weights never meet features of the old ones."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{value.dtype}:{tuple(value.shape)};".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    return digest.hexdigest()

@@ -5,13 +5,22 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader
 
+from domainclip.data.nodata import stack_images
 from domainclip.progress import track
+
+
+def collate_images(items: list[dict]) -> dict[str, torch.Tensor]:
+    """``{"image", "index"}`` items -> a batch; bags of different lengths are padded (:func:`stack_images`)."""
+    return {
+        "image": stack_images([item["image"] for item in items]),
+        "index": torch.tensor([i["index"] for i in items]),
+    }
 
 
 @torch.no_grad()
 def embed_images(loaded, dataset, batch_size: int = 8, description: str = "embedding images") -> torch.Tensor:
     """L2-normalised image embeddings in dataset order."""
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_images)
     chunks = [loaded.encode_image(batch["image"]) for batch in track(loader, description)]
     return torch.cat(chunks) if chunks else torch.empty(0)
 

@@ -52,7 +52,8 @@ class ImageSource:
             from domainclip.config.schema import ManifestColumnsConfig
             from domainclip.data.manifest import read_manifest
 
-            return read_manifest(self.manifest, columns=ManifestColumnsConfig(label=self.label_column)), None
+            columns = ManifestColumnsConfig(label=self.label_column)  # inference needs no text: id, image will do
+            return read_manifest(self.manifest, columns=columns, without_groups=None, require_texts=False), None
         if self.recipe is not None:
             return self._recipe_records(domain)
         root = self.images if self.images is not None else self.folder
@@ -139,7 +140,7 @@ def embed_inputs(inputs: Inputs, batch_size: int) -> torch.Tensor:
     from domainclip.data.dataset import image_dataset
     from domainclip.pipeline.embedding import embed_images
 
-    preprocessor = inputs.domain.build_preprocessor(inputs.loaded.preprocess_config)
+    preprocessor = inputs.loaded.preprocessor_for(inputs.cache_dir)  # a WSI model tiles and extracts as in training
     return embed_images(inputs.loaded, image_dataset(inputs.records, preprocessor, inputs.cache_dir), batch_size)
 
 
@@ -233,9 +234,7 @@ def zeroshot_command(model_dir: Path, findings: str, out: Path, *, source: Image
     inputs = load_inputs(model_dir, source)
     loaded, records, image_emb = inputs.loaded, inputs.records, embed_inputs(inputs, batch_size)
     vocab = Vocabulary.load(loaded.vocabulary_path) if loaded.vocabulary_path else None
-    prompts = {f.name: f.zeroshot_terms for f in vocab.findings} if vocab else {}
-    saved = loaded.saved_prompts.get("templates")  # the run's evaluate.templates
-    templates = [tuple(t) for t in saved or (vocab.templates if vocab else [("{finding}.", "no {finding}.")])]
+    prompts, templates = loaded.finding_prompts()
     fallback = PromptFallback.load(loaded.path / ZEROSHOT_FALLBACK_FILE)
     for name in fallback.names if fallback else ():
         if name in names:

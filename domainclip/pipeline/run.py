@@ -29,6 +29,7 @@ from domainclip.pipeline.data import (
     write_skipped_rows,
 )
 from domainclip.pipeline.run_folder import RunFolder
+from domainclip.protocols import ExplainingDomain
 from domainclip.records import Record, split_indices
 from domainclip.registry import get_domain
 
@@ -93,6 +94,7 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
             resume=resume,
             distributed=info.world_size > 1,
             encoder=build_image_encoder(recipe, domain),
+            tower_input=domain.input_shape(recipe.preprocess),
         )
         model = run_stages(ctx)
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
@@ -103,7 +105,9 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
                 model_config=recipe.model.model_dump(mode="json"),
                 preprocess=preprocessor.config,
                 domain=recipe.domain,
-                input_shape=domain.input_shape(recipe.preprocess),
+                input_shape=None if ctx.tower_input is None or not ctx.tower_input[1] else ctx.tower_input,
+                tile_encoder=ctx.tile_encoder,
+                tiling=None if ctx.tile_encoder is None else preprocessor.config,
                 extra={"prompts": recipe.evaluate.model_dump(mode="json", include={"templates", "class_templates"})},
             )
             shutil.copyfile(vocabulary_path(recipe, domain), folder.model_dir / VOCABULARY_FILE)
@@ -131,8 +135,7 @@ def evaluate_into(
     from domainclip.pipeline.evaluate import evaluate_splits
 
     loaded = load_model(model_dir)
-    domain = get_domain(recipe.domain)
-    preprocessor = domain.build_preprocessor(loaded.preprocess_config)
+    preprocessor = loaded.preprocessor_for(recipe.data.cache_dir)  # what the model serves (features included)
 
     def evaluate(records: list[Record], findings: Findings, plots: Path, fallback: Path | None) -> dict[str, Any]:
         dataset = image_dataset(records, preprocessor, recipe.data.cache_dir)
@@ -148,11 +151,27 @@ def evaluate_into(
         )
 
     metrics = evaluate(records, findings, folder.plots, model_dir / ZEROSHOT_FALLBACK_FILE)
+    explain_examples(loaded, recipe, records, findings, folder.plots / "explained")
     for name in recipe.evaluate.datasets:
         extra = evaluation_set_records(recipe, name)
         scores = evaluate(extra, records_findings(recipe, extra), folder.plots / name, None)
         metrics.update({f"{name}.{key}": value for key, value in scores.items()})
     return folder.update_metrics(metrics)
+
+
+EXPLAINED_IMAGES = 4
+
+
+def explain_examples(loaded, recipe: Recipe, records: list[Record], findings: Findings, out: Path) -> list[Path]:
+    """Pictures of what the model looked at in the first few evaluation images, where the domain draws them
+    (:class:`~domainclip.protocols.ExplainingDomain`); nothing for other domains."""
+    domain = get_domain(recipe.domain)
+    if not isinstance(domain, ExplainingDomain):
+        return []
+    chosen = [records[i] for i in split_indices(records, recipe.evaluate.split)][:EXPLAINED_IMAGES]
+    paths = domain.explain(loaded, chosen, out, recipe.data.cache_dir, list(findings.names))
+    log.info("wrote %d explained image(s) to %s", len(paths), out)
+    return paths
 
 
 def evaluate_recipe(recipe: Recipe, model_dir: Path, out_dir: Path | None = None) -> dict[str, Any]:

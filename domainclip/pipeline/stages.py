@@ -2,7 +2,9 @@
 
 A domain declares its stage list (``Domain.stages``, e.g. ``("mae", "align")``); ``run`` calls the runners
 in that order on one :class:`StageContext`, each stage training on the dataset the domain gives it
-(``Domain.stage_dataset``). A new stage (WSI's ``extract``) is one more runner in :data:`RUNNERS`.
+(``Domain.stage_dataset``). A two-level domain (:class:`~domainclip.protocols.FeatureDomain`, WSI) puts
+``extract`` between them: stage 1 trains ``model.tile`` on crops, ``extract`` freezes it into the preprocessing
+(images become bags of its features) and hands alignment a fresh ``model.image`` tower over those bags.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
-from domainclip.config.schema import Recipe
-from domainclip.data.nodata import fill_nodata, split_nodata
+from domainclip.config.schema import ImageEncoderConfig, Recipe
+from domainclip.data.nodata import split_nodata, stack_images
 from domainclip.engine.trainer import Trainer
 from domainclip.errors import RecipeError
 from domainclip.labels import Findings
-from domainclip.protocols import Augmentation, Domain, ImageTower, TextSampler
+from domainclip.protocols import Augmentation, Domain, FeatureDomain, ImageTower, TextSampler
 from domainclip.records import Record, group_ids
 
 log = logging.getLogger(__name__)
@@ -44,17 +46,43 @@ class StageContext:
     distributed: bool
     encoder: ImageTower | None = None  # the image tower as the stages so far left it
     model: nn.Module | None = None  # the aligned DomainCLIP, once the align stage ran
+    tile_encoder: ImageTower | None = None  # a two-level domain's frozen stage-1 encoder, once ``extract`` ran
+    # what the tower being trained takes: (channels, spatial size) of an image, or (feature width, ()) of a bag,
+    # whose length varies (then the model directory records no fixed input shape)
+    tower_input: tuple[int, tuple[int, ...]] | None = None
 
     def train_set(self, stage: str) -> Dataset:
-        return Subset(self.domain.stage_dataset(stage, self.records, self.images), self.train_indices)
+        """The train split of the dataset stage ``stage`` trains on (the domain may expand each record into many
+        items, e.g. a slide into its tiles; items keep their record's ``index``)."""
+        train = [self.records[i] for i in self.train_indices]
+        return self.domain.stage_dataset(stage, train, Subset(self.images, self.train_indices), self.recipe)
+
+    @property
+    def encoder_config(self) -> ImageEncoderConfig:
+        """The recipe section of the tower being trained: ``model.tile`` before a two-level domain's extraction,
+        ``model.image`` otherwise."""
+        model = self.recipe.model
+        return model.tile if model.tile is not None and self.tile_encoder is None else model.image
 
 
-def build_image_encoder(recipe: Recipe, domain: Domain) -> ImageTower:
+def build_image_encoder(
+    recipe: Recipe,
+    domain: Domain,
+    cfg: ImageEncoderConfig | None = None,
+    tower_input: tuple[int, tuple[int, ...]] | None = None,
+) -> ImageTower:
+    """The tower ``cfg`` (default: stage 1's, ``model.tile`` or ``model.image``) for ``tower_input`` (default: the
+    domain's preprocessed image shape, with its channel names)."""
     from domainclip.models.builders import build_image_encoder as build
 
-    channels, spatial = domain.input_shape(recipe.preprocess)
-    names = domain.channel_names(recipe.preprocess)
-    return build(recipe.model.image, in_channels=channels, img_size=spatial, channel_names=names)
+    model = recipe.model
+    cfg = cfg or model.tile or model.image
+    if tower_input is None:
+        channels, spatial = domain.input_shape(recipe.preprocess)
+        names = domain.channel_names(recipe.preprocess)
+    else:
+        (channels, spatial), names = tower_input, None
+    return build(cfg, in_channels=channels, img_size=spatial, channel_names=names)
 
 
 def run_mae_stage(ctx: StageContext) -> None:
@@ -64,7 +92,7 @@ def run_mae_stage(ctx: StageContext) -> None:
     recipe = ctx.recipe
     if recipe.stages.mae.steps == 0:
         return
-    mae = build_mae(ctx.encoder, recipe.model.image, recipe.stages.mae)
+    mae = build_mae(ctx.encoder, ctx.encoder_config, recipe.stages.mae)
 
     def loss_fn(model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         images, valid = split_nodata(batch["image"])
@@ -124,7 +152,7 @@ class AlignCollate:
         tokens = self.tokenize(list(texts))
         images = [item["image"] if self.augment is None else self.augment(item["image"]) for item in items]
         batch = {
-            "image": fill_nodata(torch.stack(images)),
+            "image": stack_images(images),  # NaN (no data) is filled, or masked, by DomainCLIP
             "input_ids": tokens["input_ids"],
             "attention_mask": tokens["attention_mask"],
             "findings": self.findings[per_text],
@@ -155,15 +183,15 @@ def build_align_loss(recipe: Recipe, distributed: bool) -> nn.Module:
 def run_align_stage(ctx: StageContext) -> None:
     """Stage 2: soft-label image-text contrastive alignment into a DomainCLIP (``ctx.model``).
 
-    It starts from a fresh encoder loaded strictly by parameter name from the previous stages' one: a stage-1
-    encoder that does not match the stage-2 architecture fails loudly instead of silently training from scratch.
+    It starts from a fresh copy of the tower the previous stages left (its ``config()``), loaded strictly by
+    parameter name: weights that do not match the architecture fail loudly instead of training from scratch.
     """
     from domainclip.models.domain_clip import DomainCLIP
     from domainclip.models.text import TextTower
     from domainclip.models.weights import load_encoder_weights
 
     recipe, cfg = ctx.recipe, ctx.recipe.stages.align
-    aligned_encoder = build_image_encoder(recipe, ctx.domain)
+    aligned_encoder = type(ctx.encoder)(**ctx.encoder.config())  # the same architecture, freshly built
     load_encoder_weights(aligned_encoder, ctx.encoder.state_dict())
     training_texts = [text for i in ctx.train_indices for text in ctx.records[i].texts]
     text_tower = TextTower.from_config(recipe.model.text, training_texts=training_texts)
@@ -217,11 +245,45 @@ def run_align_stage(ctx: StageContext) -> None:
     ctx.model = trainer.fit(resume=ctx.resume)
 
 
-RUNNERS: dict[str, Callable[[StageContext], None]] = {"mae": run_mae_stage, "align": run_align_stage}
+def run_extract_stage(ctx: StageContext) -> None:
+    """A two-level domain's stage between MAE and alignment: freeze the stage-1 encoder into the preprocessing, so
+    every record's image becomes the bag of its crops' features (extracted here, image by image, into the domain's
+    feature store, which keys them by the preprocessing and a digest of the encoder's weights: a slide whose file
+    is complete is never extracted again), and give alignment a fresh ``model.image`` tower over the bags."""
+    import torch.distributed as dist
+
+    from domainclip.data.dataset import image_dataset
+    from domainclip.progress import track
+
+    if not isinstance(ctx.domain, FeatureDomain):
+        raise RecipeError(f"domain {ctx.recipe.domain!r} declares stage 'extract' but extracts no features")
+    ctx.tile_encoder = ctx.encoder.eval()
+    for parameter in ctx.tile_encoder.parameters():
+        parameter.requires_grad_(False)
+    preprocessor = ctx.domain.feature_preprocessor(ctx.recipe.preprocess, ctx.tile_encoder, ctx.recipe.data.cache_dir)
+    ctx.images = image_dataset(ctx.records, preprocessor, ctx.recipe.data.cache_dir)
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    for index in track(range(rank, len(ctx.records), world), "extracting features"):  # each rank its share
+        ctx.images.load(index)
+    if world > 1:
+        dist.barrier()  # every feature file is complete before any rank reads another's
+    ctx.tower_input = (ctx.tile_encoder.hidden_size, ())
+    ctx.encoder = build_image_encoder(ctx.recipe, ctx.domain, ctx.recipe.model.image, ctx.tower_input)
+
+
+RUNNERS: dict[str, Callable[[StageContext], None]] = {
+    "mae": run_mae_stage,
+    "extract": run_extract_stage,
+    "align": run_align_stage,
+}
 
 
 def run_stages(ctx: StageContext) -> nn.Module:
     """Run the domain's stages in order; return the aligned model."""
+    if ctx.recipe.model.tile is not None and "extract" not in ctx.domain.stages:
+        raise RecipeError(
+            f"model.tile: domain {ctx.recipe.domain!r} has no tile encoder (its stages: {list(ctx.domain.stages)})"
+        )
     for name in ctx.domain.stages:
         if name not in RUNNERS:
             raise RecipeError(f"domain {ctx.recipe.domain!r} declares stage {name!r}; known stages: {sorted(RUNNERS)}")

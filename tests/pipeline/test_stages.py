@@ -139,6 +139,9 @@ def test_an_unknown_stage_of_a_domain_is_a_recipe_error() -> None:
             class mae:
                 steps = 0
 
+        class model:
+            tile = None
+
     ctx = StageContext(_Recipe(), _Domain(), [], None, None, [], Path("."), False, False)
     with pytest.raises(RecipeError, match="stage 'distill'"):
         run_stages(ctx)

@@ -81,7 +81,7 @@ class CTDomain:
     def augmentation(self, recipe: Recipe) -> Augmentation | None:
         return SpatialAugment.from_config(recipe.augment)
 
-    def stage_dataset(self, stage: str, records: Sequence[Record], images: Any) -> Any:
+    def stage_dataset(self, stage: str, records: Sequence[Record], images: Any, recipe: Recipe) -> Any:
         return images  # both stages train on the preprocessed volumes
 
 

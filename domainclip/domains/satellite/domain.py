@@ -150,7 +150,7 @@ class SatelliteDomain:
     def augmentation(self, recipe: Recipe) -> Augmentation | None:
         return _flip_rotate
 
-    def stage_dataset(self, stage: str, records: Sequence[Record], images: Any) -> Any:
+    def stage_dataset(self, stage: str, records: Sequence[Record], images: Any, recipe: Recipe) -> Any:
         return images  # both stages train on the preprocessed chips
 
 

@@ -129,7 +129,7 @@ class Toy2DDomain:
     def augmentation(self, recipe: Recipe) -> Augmentation | None:
         return SpatialAugment.from_config(recipe.augment)
 
-    def stage_dataset(self, stage: str, records: Sequence[Record], images: Any) -> Any:
+    def stage_dataset(self, stage: str, records: Sequence[Record], images: Any, recipe: Any) -> Any:
         return images  # both stages train on the preprocessed images
 
 

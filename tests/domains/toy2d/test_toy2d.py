@@ -151,7 +151,7 @@ def test_images_vocabulary_findings_sampler(toy_dir: Path, tmp_path: Path) -> No
     assert domain.augmentation(recipe) is None
     augment = domain.augmentation(_recipe(tmp_path, "augment.flip=true", "augment.max_shift=2"))
     assert isinstance(augment, SpatialAugment) and augment(torch.zeros(1, 32, 32)).shape == (1, 32, 32)
-    assert domain.stage_dataset("mae", records, images) is images
+    assert domain.stage_dataset("mae", records, images, None) is images
 
 
 def test_demo_layout_writes_once(tmp_path: Path) -> None:

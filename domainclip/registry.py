@@ -45,12 +45,19 @@ _DOMAINS: dict[str, DomainEntry] = {
         plugin="domainclip.domains.satellite.domain:SatelliteDomain",
         sections="domainclip.domains.satellite.config:SECTIONS",
     ),
+    "wsi": DomainEntry(
+        plugin="domainclip.domains.wsi.domain:WSIDomain",
+        sections="domainclip.domains.wsi.config:SECTIONS",
+        commands=("domainclip.domains.wsi.cli",),
+    ),
 }
 _TOWERS: dict[str, str] = {
     "vit": "domainclip.models.vit:ViTEncoder",
     "vit-groups": "domainclip.models.grouped_vit:GroupedViTEncoder",
     "i3d-resnet152": "domainclip.models.i3d_resnet:I3DResNet152",
     "resnet3d": "domainclip.models.resnet3d:ResNet3D",
+    "abmil": "domainclip.models.mil:GatedAttentionMIL",
+    "mean-mil": "domainclip.models.mil:MeanPoolMIL",
 }
 _entry_points_loaded = False
 
@@ -108,7 +115,9 @@ def available_towers() -> list[str]:
 
 
 def tower_class(name: str) -> type:
-    """The image-tower class registered as ``name`` (``model.image.type``)."""
+    """The image-tower class registered as ``name`` (``model.image.type``); ``timm:<model>`` is any timm backbone."""
+    if name.startswith(TIMM_PREFIX):
+        return resolve("domainclip.models.timm_tower:TimmTower")
     if name not in _TOWERS:
         raise RecipeError(f"model.image.type: unknown image tower {name!r}; expected one of {available_towers()}")
     return resolve(_TOWERS[name])

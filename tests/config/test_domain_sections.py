@@ -53,8 +53,8 @@ def test_moved_keys_are_unknown_where_they_used_to_be() -> None:
 
 
 def test_domain_accepts_exactly_the_registered_domains(bands_domain: str) -> None:
-    assert {"ct", "satellite"} <= set(available_domains()) and "bands-test" in available_domains()
-    for name in ("wsi", "mri"):
+    assert {"ct", "satellite", "wsi"} <= set(available_domains()) and "bands-test" in available_domains()
+    for name in ("mri", "ultrasound"):
         with pytest.raises(RecipeError, match=f"domain: Value error, unknown domain '{name}'"):
             load_recipe(RECIPES / "ct" / "quickstart.yaml", [f"domain={name}"])
 

@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes"
 sys.path.insert(0, str(REPO / "tests" / "domains" / "ct"))
 sys.path.insert(0, str(REPO / "tests" / "data" / "satellite"))
+sys.path.insert(0, str(REPO / "tests" / "domains" / "wsi"))
 
 # Shrinks any CT recipe to a model that runs one step in about a second on one CPU thread (tests/conf/ct.yaml).
 TINY = tiny_overrides("ct")
@@ -46,6 +47,24 @@ def satellite_demo_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "satellite"
     write_demo(out, n=60, seed=3, eurosat_per_class=3)
     return out
+
+
+@pytest.fixture(scope="session")
+def wsi_demo_dir(tmp_path_factory) -> Path:
+    """A small WSI demo (24 pyramidal slides in the tcga layout), written once per session."""
+    from domainclip.domains.wsi.demo import write_demo
+
+    out = tmp_path_factory.mktemp("demo") / "wsi"
+    write_demo(out, n=24, seed=3)
+    return out
+
+
+@pytest.fixture(scope="session")
+def fake_tcga(tmp_path_factory) -> Path:
+    """A tiny TCGA-layout folder (tests/domains/wsi/make_fake_tcga.py), written once per session."""
+    from make_fake_tcga import make_fake_tcga
+
+    return make_fake_tcga(tmp_path_factory.mktemp("tcga"), patients=20).root
 
 
 @pytest.fixture(scope="session")

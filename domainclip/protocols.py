@@ -183,7 +183,24 @@ class FeatureDomain(Protocol):
     ) -> Preprocessor:
         """Image file -> ``(D, N)`` features of its crops under ``config`` (the domain's preprocessing section or a
         model's saved one) through the frozen ``encoder``, stored under ``cache_dir`` (``data.cache_dir``); its
-        ``config`` includes a digest of the encoder's weights, so a retrained encoder never meets old features."""
+        ``config`` includes a digest of the encoder's weights, so a retrained encoder never meets old features.
+        The preprocessor also takes a feature file itself (one of :meth:`feature_files`) and reads its bag, after
+        checking that the file's features are those of ``encoder``."""
+        ...
+
+    def feature_files(self, folder: Path) -> list[Path]:
+        """The feature files (one per image, named by the image) in ``folder``: what ``--features`` reads, e.g. the
+        output of another feature-extraction tool."""
+        ...
+
+    def given_features(self, records: Sequence[Record]) -> dict[str, Any] | None:
+        """When every record's image is a feature file already (extracted by another tool), what they hold
+        (``{"width": D, ...}``, JSON-able): then there is no tile encoder to train or freeze, and alignment trains
+        the slide tower on those files. None when the images are images; a mix of both is an error."""
+        ...
+
+    def feature_file_reader(self, source: Mapping[str, Any]) -> Preprocessor:
+        """Feature file -> ``(D, N)`` bag, for a model trained on files of ``source`` (:meth:`given_features`)."""
         ...
 
 

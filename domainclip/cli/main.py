@@ -29,6 +29,14 @@ app = typer.Typer(
 RecipeArg = Annotated[Path, typer.Argument(help="recipe YAML (see `domainclip recipes`)", show_default=False)]
 ManifestOpt = Annotated[Path | None, typer.Option("--manifest", help="generic manifest CSV")]
 ImagesOpt = Annotated[Path | None, typer.Option("--images", help="a folder of images (the model's domain finds them)")]
+FeaturesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--features",
+        help="WSI: a folder of feature h5 files (TRIDENT features_<encoder>/, CLAM h5_files/, `wsi extract-features`)"
+        " of the model's tile encoder, read instead of extracting from slides",
+    ),
+]
 RecipeOpt = Annotated[
     Path | None, typer.Option("--recipe", help="a recipe whose data layout finds the images (with their reader hints)")
 ]
@@ -105,6 +113,7 @@ def embed(
     out: Annotated[Path, typer.Option("--out", help="output .safetensors or .parquet (GeoParquet for rasters)")],
     manifest: ManifestOpt = None,
     images: ImagesOpt = None,
+    features: FeaturesOpt = None,
     recipe: RecipeOpt = None,
     split: SplitOpt = None,
     overrides: SetOpt = None,
@@ -120,10 +129,12 @@ def embed(
     Example: domainclip embed --model runs/ct-rate/model --recipe recipes/ct/ct_rate.yaml --split test
     --set data.root=/data/CT-RATE --out test.safetensors
     Example: domainclip embed --model runs/satellite-quickstart/model --images /data/EuroSAT_MS --out tiles.parquet
+    Example: domainclip embed --model runs/wsi-quickstart/model --features job/1x_32px_0px_overlap/features_vit-0a1b
+    --out slides.safetensors
     """
     from domainclip.pipeline.inference import ImageSource, embed_command
 
-    source = ImageSource(manifest, images, recipe, split, tuple(overrides or ()))
+    source = ImageSource(manifest, images, recipe, split, tuple(overrides or ()), features=features)
     embed_command(model, out, source=source, batch_size=batch_size, with_text=text)
 
 
@@ -144,6 +155,7 @@ def zeroshot(
     ] = None,
     manifest: ManifestOpt = None,
     images: ImagesOpt = None,
+    features: FeaturesOpt = None,
     folder: Annotated[
         Path | None,
         typer.Option("--folder", help="class folders <DIR>/<Class>/<image> (EuroSAT); the folder is the truth"),
@@ -175,7 +187,9 @@ def zeroshot(
         raise DataError("give exactly one of --findings (yes/no per finding) or --classes (one class per image)")
     if label_column is not None and (classes is None or manifest is None):
         raise DataError("--label-column: only with --manifest and --classes (the manifest's class column)")
-    source = ImageSource(manifest, images, recipe, split, tuple(overrides or ()), folder, label_column)
+    source = ImageSource(
+        manifest, images, recipe, split, tuple(overrides or ()), folder, label_column, features=features
+    )
     if findings is not None:
         zeroshot_command(model, findings, out, source=source, batch_size=batch_size)
         return

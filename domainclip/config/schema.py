@@ -136,6 +136,15 @@ class SoftLabelConfig(Strict):
     )
 
 
+class PrototypeConfig(Strict):
+    """SongCi-style cross-modal prototypes added to the alignment loss (:class:`~domainclip.losses.PrototypeLoss`)."""
+
+    count: int = Field(0, ge=0, description="learnable prototypes shared by both towers (0: off; SongCi uses 1024)")
+    weight: float = Field(1.0, gt=0, description="weight of the prototype loss beside the contrastive loss")
+    temperature: float = Field(0.1, gt=0, description="softmax temperature of the swapped predictions")
+    epsilon: float = Field(0.05, gt=0, description="Sinkhorn entropy regularisation")
+
+
 class StageConfig(Strict):
     steps: int = Field(0, ge=0, description="contract: optimisation steps (0 skips the stage)")
     batch_size: int = Field(8, ge=1, description="contract: per-process batch size")
@@ -172,6 +181,7 @@ class AlignStageConfig(StageConfig):
         "1: one text per image",
     )
     memory_bounded: bool = Field(False, description="tile the contrastive loss so memory grows linearly in batch size")
+    prototypes: PrototypeConfig = PrototypeConfig()
 
 
 class StagesConfig(Strict):

@@ -84,11 +84,14 @@ def save_model_dir(
     tile_encoder: ImageTower | None = None,
     tiling: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
+    feature_source: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``model`` as a model directory at ``path`` (created; existing files replaced).
 
     ``input_shape`` (channels, spatial size) is what ``encode_image`` checks preprocessed images against;
-    ``tile_encoder`` and its ``tiling`` config are the second encoder of a two-level domain (WSI).
+    ``tile_encoder`` and its ``tiling`` config are the second encoder of a two-level domain (WSI);
+    ``feature_source`` says what feature files a two-level model without a tile encoder was trained on (another
+    tool's), so inference reads such files and refuses raw images.
     """
     path = Path(path)
     config = {
@@ -114,6 +117,8 @@ def save_model_dir(
             "weights": TILE_ENCODER_FILE,
             "tiling": _as_json_dict(tiling or {}, "tiling"),
         }
+    if feature_source is not None:
+        config["feature_source"] = _as_json_dict(feature_source, "feature_source")
     preprocess = _as_json_dict(preprocess, "preprocess")
     path.mkdir(parents=True, exist_ok=True)
     model.text_tower.save(path / TEXT_DIR)
@@ -280,6 +285,9 @@ class LoadedModel:
         extracts an image's features through it as the ``extract`` stage did, keeping them under ``cache_dir``
         (default ``~/.cache/domainclip``), where features of the same slides, tiling and encoder are reused."""
         domain = registry.get_domain(self.domain)
+        source = self.config.get("feature_source")
+        if source is not None and isinstance(domain, FeatureDomain):
+            return domain.feature_file_reader(source)
         if self.tile_encoder is None:
             return domain.build_preprocessor(self.preprocess_config)
         if not isinstance(domain, FeatureDomain):

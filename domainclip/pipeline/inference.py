@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from domainclip.errors import DataError
-from domainclip.protocols import Domain
+from domainclip.protocols import Domain, FeatureDomain
 from domainclip.records import Record
 from domainclip.registry import get_domain
 
@@ -39,15 +39,18 @@ class ImageSource:
     overrides: tuple[str, ...] = ()
     folder: Path | None = None
     label_column: str | None = None
+    features: Path | None = None
 
     def records(self, domain: Domain) -> tuple[list[Record], Path | None]:
         """The records to embed and the preprocessing cache folder to use (None: the default)."""
-        given = [x for x in (self.manifest, self.images, self.recipe, self.folder) if x is not None]
+        given = [x for x in (self.manifest, self.images, self.recipe, self.folder, self.features) if x is not None]
         if len(given) != 1:
             raise DataError(
-                "give exactly one of --manifest CSV, --images FOLDER or --recipe YAML "
+                "give exactly one of --manifest CSV, --images FOLDER, --features FOLDER or --recipe YAML "
                 "(zeroshot also takes --folder CLASS_FOLDERS)"
             )
+        if self.features is not None:
+            return self._feature_records(domain), None
         if self.manifest is not None:
             from domainclip.config.schema import ManifestColumnsConfig
             from domainclip.data.manifest import read_manifest
@@ -73,6 +76,19 @@ class ImageSource:
             )
             for p in found
         ], None
+
+    def _feature_records(self, domain: Domain) -> list[Record]:
+        """One record per feature file of a two-level domain (TRIDENT's ``features_<encoder>/``, CLAM's
+        ``h5_files/``): the bags are read instead of extracted from the images."""
+        root = self.features
+        if not isinstance(domain, FeatureDomain):
+            raise DataError(f"--features {root}: the {domain.name!r} domain takes images, not feature files")
+        if not root.is_dir():
+            raise DataError(f"--features {root}: not a folder")
+        found = domain.feature_files(root)
+        if not found:
+            raise DataError(f"--features {root}: no feature files found for the {domain.name!r} domain")
+        return [Record(id=_image_id(p, root), patient_id=_image_id(p, root), image=p, source=str(p)) for p in found]
 
     def _recipe_records(self, domain: Domain) -> tuple[list[Record], Path | None]:
         from domainclip.config import load_recipe

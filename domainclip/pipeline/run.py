@@ -108,6 +108,7 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
                 input_shape=None if ctx.tower_input is None or not ctx.tower_input[1] else ctx.tower_input,
                 tile_encoder=ctx.tile_encoder,
                 tiling=None if ctx.tile_encoder is None else preprocessor.config,
+                feature_source=ctx.given_features,
                 extra={"prompts": recipe.evaluate.model_dump(mode="json", include={"templates", "class_templates"})},
             )
             shutil.copyfile(vocabulary_path(recipe, domain), folder.model_dir / VOCABULARY_FILE)

@@ -25,6 +25,7 @@ from domainclip.data.nodata import split_nodata, stack_images
 from domainclip.engine.trainer import Trainer
 from domainclip.errors import RecipeError
 from domainclip.labels import Findings
+from domainclip.pipeline.prototypes import WithPrototypes
 from domainclip.protocols import Augmentation, Domain, FeatureDomain, ImageTower, TextSampler
 from domainclip.records import Record, group_ids
 
@@ -50,6 +51,9 @@ class StageContext:
     # what the tower being trained takes: (channels, spatial size) of an image, or (feature width, ()) of a bag,
     # whose length varies (then the model directory records no fixed input shape)
     tower_input: tuple[int, tuple[int, ...]] | None = None
+    # a two-level domain's records that are feature files already (``FeatureDomain.given_features``): what they
+    # hold; then there is no tile encoder to pretrain or freeze
+    given_features: dict[str, Any] | None = None
 
     def train_set(self, stage: str) -> Dataset:
         """The train split of the dataset stage ``stage`` trains on (the domain may expand each record into many
@@ -90,6 +94,10 @@ def run_mae_stage(ctx: StageContext) -> None:
     from domainclip.models.builders import build_mae
 
     recipe = ctx.recipe
+    if ctx.given_features is not None:
+        if recipe.stages.mae.steps:
+            log.info("stage mae skipped: the images are feature files, there is no tile encoder to pretrain")
+        return
     if recipe.stages.mae.steps == 0:
         return
     mae = build_mae(ctx.encoder, ctx.encoder_config, recipe.stages.mae)
@@ -202,9 +210,12 @@ def run_align_stage(ctx: StageContext) -> None:
     criterion = build_align_loss(recipe, ctx.distributed)
     soft = cfg.loss == "soft_label"
     sampler = ctx.domain.text_sampler(recipe, ctx.records, ctx.findings)
+    prototypes = cfg.prototypes.count > 0
+    trained: nn.Module = WithPrototypes(model, cfg.prototypes) if prototypes else model
 
     def loss_fn(wrapped: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
-        out = wrapped(batch["image"], batch["input_ids"], batch["attention_mask"])
+        owner = {"text_owner": batch["text_owner"]} if prototypes and "text_owner" in batch else {}
+        out = wrapped(batch["image"], batch["input_ids"], batch["attention_mask"], **owner)
         image_features = out["image_features"]
         if "text_owner" in batch:  # several texts per image: each text row meets its own image
             image_features = image_features[batch["text_owner"]]
@@ -212,13 +223,17 @@ def run_align_stage(ctx: StageContext) -> None:
         if soft:
             extra = {key: batch[key] for key in ("findings", "groups", "text_findings") if key in batch}
         loss = criterion(image_features, out["text_features"], out["logit_scale"], **extra)
-        return loss, {"logit_scale": float(out["logit_scale"].detach())}
+        logged = {"logit_scale": float(out["logit_scale"].detach())}
+        if prototypes:
+            logged["prototype_loss"] = float(out["prototype_loss"].detach())
+            loss = loss + cfg.prototypes.weight * out["prototype_loss"]
+        return loss, logged
 
     param_groups = None
     if cfg.text_lr is not None:
         text_ids = {id(p) for p in model.text_tower.parameters()}
         param_groups = [
-            {"params": [p for p in model.parameters() if id(p) not in text_ids]},
+            {"params": [p for p in trained.parameters() if id(p) not in text_ids]},
             {"params": list(model.text_tower.parameters()), "lr": cfg.text_lr},
         ]
     collate = AlignCollate(
@@ -231,7 +246,7 @@ def run_align_stage(ctx: StageContext) -> None:
         texts_per_image=cfg.texts_per_image,
     )
     trainer = Trainer(
-        model=model,
+        model=trained,
         loss_fn=loss_fn,
         dataset=ctx.train_set("align"),
         stage=cfg,
@@ -242,7 +257,8 @@ def run_align_stage(ctx: StageContext) -> None:
         param_groups=param_groups,
         num_workers=recipe.data.num_workers,
     )
-    ctx.model = trainer.fit(resume=ctx.resume)
+    fitted = trainer.fit(resume=ctx.resume)
+    ctx.model = fitted.clip if prototypes else fitted
 
 
 def run_extract_stage(ctx: StageContext) -> None:
@@ -257,6 +273,11 @@ def run_extract_stage(ctx: StageContext) -> None:
 
     if not isinstance(ctx.domain, FeatureDomain):
         raise RecipeError(f"domain {ctx.recipe.domain!r} declares stage 'extract' but extracts no features")
+    if ctx.given_features is not None:  # another tool extracted them: read the files as they are
+        ctx.images = image_dataset(ctx.records, ctx.domain.feature_file_reader(ctx.given_features), None)
+        ctx.tower_input = (int(ctx.given_features["width"]), ())
+        ctx.encoder = build_image_encoder(ctx.recipe, ctx.domain, ctx.recipe.model.image, ctx.tower_input)
+        return
     ctx.tile_encoder = ctx.encoder.eval()
     for parameter in ctx.tile_encoder.parameters():
         parameter.requires_grad_(False)
@@ -284,6 +305,8 @@ def run_stages(ctx: StageContext) -> nn.Module:
         raise RecipeError(
             f"model.tile: domain {ctx.recipe.domain!r} has no tile encoder (its stages: {list(ctx.domain.stages)})"
         )
+    if isinstance(ctx.domain, FeatureDomain):
+        ctx.given_features = ctx.domain.given_features(ctx.records)
     for name in ctx.domain.stages:
         if name not in RUNNERS:
             raise RecipeError(f"domain {ctx.recipe.domain!r} declares stage {name!r}; known stages: {sorted(RUNNERS)}")

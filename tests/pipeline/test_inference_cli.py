@@ -196,7 +196,8 @@ def test_inference_needs_exactly_one_source(trained_run: Path, demo_dir: Path, t
 
     from domainclip.errors import DataError
 
-    with pytest.raises(DataError, match="exactly one of --manifest CSV, --images FOLDER or --recipe YAML"):
+    expected = "exactly one of --manifest CSV, --images FOLDER, --features FOLDER or --recipe YAML"
+    with pytest.raises(DataError, match=expected):
         invoke("embed", "--model", str(trained_run / "model"), "--out", str(tmp_path / "e.safetensors"))
 
 

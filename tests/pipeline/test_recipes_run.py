@@ -80,6 +80,28 @@ def test_quickstart_one_step(tmp_path: Path, demo_dir: Path, cache_dir: Path) ->
     assert stages == {"mae", "align"}
 
 
+def test_prototypes_train_with_the_model_and_stay_out_of_the_saved_one(
+    tmp_path: Path, demo_dir: Path, cache_dir: Path
+) -> None:
+    """``stages.align.prototypes``: the prototype loss is logged and the prototypes checkpoint and resume with the
+    model, while the model directory holds the DomainCLIP alone (it loads without them)."""
+    from safetensors import safe_open
+
+    from domainclip.models.model_dir import load_model
+
+    recipe = tiny_quickstart(demo_dir, cache_dir, tmp_path / "run", "stages.align.prototypes.count=8")
+    run_recipe(recipe)
+    rows = [json.loads(line) for line in (tmp_path / "run/logs/metrics.jsonl").read_text().splitlines()]
+    losses = [row["prototype_loss"] for row in rows if row["stage"] == "align" and "prototype_loss" in row]
+    assert losses and all(math.isfinite(v) and v > 0 for v in losses)
+    (checkpoint,) = (tmp_path / "run/checkpoints/align").glob("step-*/model.safetensors")
+    with safe_open(str(checkpoint), "pt") as f:
+        assert f.get_tensor("prototype_loss.prototypes").shape[0] == 8
+    with safe_open(str(tmp_path / "run/model/model.safetensors"), "pt") as f:
+        assert not [key for key in f.keys() if "prototype" in key]  # noqa: SIM118 - safe_open is not iterable
+    assert load_model(tmp_path / "run/model").model.embed_dim == recipe.model.embed_dim
+
+
 def _trains(relative: str) -> bool:
     """Whether a recipe trains anything: an evaluation-only recipe (every stage 0 steps, e.g. satellite/eurosat)
     is run by ``evaluate`` on a trained model, which its domain's recipe tests do."""

@@ -11,9 +11,11 @@ import shutil
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pandas as pd
 import pytest
 import timm
+import torch
 from conftest import RECIPES
 from overrides import tiny_overrides
 from safetensors.torch import save_file
@@ -107,6 +109,91 @@ def test_extract_features_writes_trident_files_and_resumes(trained: Path, wsi_de
     assert runner.invoke(app, args).exit_code == 0
     assert [f.stat().st_mtime_ns for f in (files[0], files[2])] == [stamps[0], stamps[2]], "complete files kept"
     assert files[1].is_file()
+
+
+def _embed(model: Path, out: Path, *source: str) -> dict:
+    from safetensors.torch import load_file
+
+    result = runner.invoke(app, ["embed", "--model", str(model), *source, "--no-text", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return load_file(out)
+
+
+def test_features_folder_is_read_instead_of_the_slides(trained: Path, wsi_demo_dir: Path, tmp_path: Path) -> None:
+    """``--features``: the files of ``wsi extract-features`` give the embeddings the raw slides give; a file of
+    another encoder is refused by name, and a CLAM file (no attributes) of the right width is read."""
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    for path in [p for p in _slides(wsi_demo_dir) if p.suffix == ".svs"][:2]:
+        shutil.copy(path, slides / path.name)
+    model = trained / "model"
+    job = tmp_path / "job"
+    extract = ["wsi", "extract-features", "--model", str(model), "--slides", str(slides), "--out", str(job)]
+    assert runner.invoke(app, extract).exit_code == 0
+    (folder,) = {p.parent for p in job.rglob("features_*/*.h5")}
+    from_slides = _embed(model, tmp_path / "a.safetensors", "--images", str(slides))
+    from_files = _embed(model, tmp_path / "b.safetensors", "--features", str(folder))
+    assert from_files.keys() == from_slides.keys()
+    for key, value in from_slides.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, from_files[key], atol=1e-5), key
+
+    clam = tmp_path / "clam"
+    clam.mkdir()
+    with h5py.File(next(folder.glob("*.h5"))) as h5:
+        features, coords = h5["features"][()], h5["coords"][()]
+    with h5py.File(clam / "slide-a.h5", "w") as h5:
+        h5["features"], h5["coords"] = features, coords.astype("int32")
+    assert _embed(model, tmp_path / "c.safetensors", "--features", str(clam))
+    with h5py.File(clam / "slide-b.h5", "w") as h5:
+        h5["features"], h5["coords"] = features, coords
+        h5["features"].attrs["encoder"] = "uni_v1"
+    result = runner.invoke(
+        app, ["embed", "--model", str(model), "--features", str(clam), "--out", str(tmp_path / "d.safetensors")]
+    )
+    assert result.exit_code != 0 and "slide-b.h5" in str(result.exception) and "uni_v1" in str(result.exception)
+
+
+def _trident_features(root: Path, encoder: str, width: int, seed: int = 0) -> Path:
+    """Replace every slide under ``root`` by a TRIDENT feature file of ``encoder`` (as if TRIDENT had run on it)."""
+    rng = np.random.default_rng(seed)
+    folder = root / "trident" / "20x_256px_0px_overlap" / f"features_{encoder}"
+    folder.mkdir(parents=True)
+    for slide in _slides(root):
+        n = int(rng.integers(5, 40))
+        with h5py.File(folder / f"{slide.name.rsplit('.', 1)[0]}.h5", "w") as h5:
+            h5["coords"] = rng.integers(0, 4000, size=(n, 2)).astype("int64")
+            h5["coords"].attrs.update({"patch_size": 256, "patch_size_level0": 512, "level0_magnification": 40.0})
+            h5["features"] = rng.normal(size=(n, width)).astype("float32")
+            h5["features"].attrs["encoder"] = encoder
+        slide.unlink()
+    return folder
+
+
+def test_alignment_trains_on_trident_features_of_another_encoder(request, fake_tcga: Path, tmp_path: Path) -> None:
+    """A tcga root holding TRIDENT's features instead of slides: no MAE, no tile encoder, the slide tower trains on
+    the files as they are; the model reads such files (``--features``) and refuses raw slides by saying why."""
+    root = Path(shutil.copytree(fake_tcga, tmp_path / "tcga"))
+    (root / "mpp.csv").unlink()
+    folder = _trident_features(root, "uni_v1", width=24)
+    run = tmp_path / "run"
+    overrides = tiny_overrides("wsi", "tcga", {"fake_tcga": root}.__getitem__)
+    recipe = load_recipe(
+        RECIPES / "wsi" / "tcga_cpu.yaml", [*overrides, f"data.cache_dir={tmp_path / 'c'}", f"output.dir={run}"]
+    )
+    run_recipe(recipe)
+    config = json.loads((run / "model" / "config.json").read_text())
+    assert config["feature_source"] == {"width": 24, "encoder": "uni_v1"} and "tile_encoder" not in config
+    stages = {json.loads(line)["stage"] for line in (run / "logs" / "metrics.jsonl").read_text().splitlines()}
+    assert stages == {"align"}, "no tile encoder to pretrain"
+    assert "zeroshot.auc_mean" in json.loads((run / "metrics.json").read_text())
+    embedded = _embed(run / "model", tmp_path / "e.safetensors", "--features", str(folder))
+    assert len(embedded["image"]) == len(list(folder.glob("*.h5")))
+    with pytest.raises(Exception, match="has no tile encoder"):
+        slides = _slides(fake_tcga)[:1]
+        from domainclip.models.model_dir import load_model
+
+        load_model(run / "model").encode_image(slides)
 
 
 def test_heatmap_command_draws_attention_and_tile_scores(trained: Path, wsi_demo_dir: Path, tmp_path: Path) -> None:

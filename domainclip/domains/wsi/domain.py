@@ -8,6 +8,7 @@ bags against the reports.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,12 +20,14 @@ from domainclip.data.manifest import manifest_layout
 from domainclip.domains.wsi.config import WSIPreprocessConfig, as_preprocess_config
 from domainclip.domains.wsi.layouts import MPP_META, discover_slides, read_mpp_overrides, tcga_records
 from domainclip.domains.wsi.tiler import SlideTiler
-from domainclip.errors import DomainClipError
+from domainclip.errors import DataError, DomainClipError
 from domainclip.labels import Findings
 from domainclip.protocols import Augmentation, ImageTower, Layout, TextSampler
 from domainclip.records import Record
 from domainclip.reports.findings import recipe_findings, recipe_vocabulary
 from domainclip.reports.sampling import ReportSentenceSampler
+
+log = logging.getLogger(__name__)
 
 VOCABULARY = Path(__file__).resolve().parents[2] / "reports" / "vocabularies" / "pathology.yaml"
 
@@ -70,12 +73,42 @@ class WSIDomain:
     def discover_images(self, folder: Path) -> list[Path]:
         return discover_slides(folder)
 
+    def feature_files(self, folder: Path) -> list[Path]:
+        from domainclip.domains.wsi.feature_files import find_feature_files
+
+        return find_feature_files(folder)
+
+    def given_features(self, records: Sequence[Record]) -> dict[str, Any] | None:
+        from domainclip.domains.wsi.feature_files import feature_source, is_feature_file
+
+        files = [Path(r.image) for r in records if is_feature_file(Path(r.image))]
+        if not files:
+            return None
+        if len(files) < len(records):
+            slide = next(r for r in records if not is_feature_file(Path(r.image)))
+            raise DataError(
+                f"{slide.source or slide.image} (id={slide.id}) is a slide, {files[0]} a feature file: a run trains "
+                "either on slides (tiled and extracted here) or on feature files, not on both"
+            )
+        return feature_source(files)
+
+    def feature_file_reader(self, source: Mapping[str, Any]) -> Any:
+        from domainclip.domains.wsi.features import FeatureFileBags
+
+        return FeatureFileBags(int(source["width"]), source.get("encoder"))
+
     def check_image(
         self, path: Path, image_meta: Mapping[str, Any] | None = None, preprocess: Any = None
     ) -> str | None:
         """Why ``path`` is no usable slide (unreadable, truncated, unsupported, no mpp and no override, no tissue, no
-        tile with enough tissue), or None; decodes only a few tiles and a low-resolution level, never the slide."""
+        tile with enough tissue) or no readable feature file, or None; decodes only a few tiles and a low-resolution
+        level, never the slide."""
+        from domainclip.domains.wsi.feature_files import is_feature_file, read_features
+
         try:
+            if is_feature_file(path):
+                read_features(Path(path))
+                return None
             SlideTiler(as_preprocess_config(preprocess)).checked(Path(path), image_meta)
         except DomainClipError as exc:
             return str(exc)
@@ -98,6 +131,10 @@ class WSIDomain:
     ) -> list[Path]:
         """Attention and zero-shot tile-score heatmaps over each slide's thumbnail with its tissue contour."""
         from domainclip.domains.wsi.heatmap import write_heatmap
+
+        if loaded.tile_encoder is None:
+            log.info("no heatmaps: the model was trained on feature files and has no slides to draw them on")
+            return []
 
         return [
             write_heatmap(

@@ -295,3 +295,65 @@ def features_complete(path: Path) -> bool:
             return coords.ndim == 2 and features.ndim == 2 and coords.shape[0] == features.shape[0]
     except (OSError, ValueError, KeyError):
         return False
+
+
+FEATURE_SUFFIXES = (".h5", ".hdf5")
+
+
+def is_feature_file(path: Path) -> bool:
+    """Whether ``path`` names a feature file (by suffix) rather than a slide."""
+    return Path(path).suffix.lower() in FEATURE_SUFFIXES
+
+
+def find_feature_files(folder: Path) -> list[Path]:
+    """The feature files directly in ``folder`` (TRIDENT's ``features_<encoder>/``, CLAM's ``h5_files/``), sorted.
+
+    Not recursive: a TRIDENT job folder also holds ``patches/*_patches.h5`` (coordinates only), which are no bags.
+    """
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_feature_file(p))
+
+
+def read_attrs(path: Path) -> dict[str, Any]:
+    """The attributes :func:`read_features` would return, without reading the datasets ({} for an unreadable
+    file: :func:`read_features` says what is wrong with it)."""
+    import h5py
+
+    try:
+        with h5py.File(Path(path), "r") as h5:
+            attrs = {}
+            for key in ("coords", "features"):
+                if key in h5 and isinstance(h5[key], h5py.Dataset):
+                    attrs.update({k: _plain(v) for k, v in h5[key].attrs.items()})
+            attrs.update({k: _plain(v) for k, v in h5.attrs.items()})
+            return attrs
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def feature_source(paths: list[Path]) -> dict[str, Any]:
+    """What a set of feature files holds: ``{"width": D, "encoder": name or None}``; files that disagree (another
+    width, another named encoder) are an error naming the first of them."""
+    import h5py
+
+    width, encoder, first = None, None, None
+    for path in paths:
+        try:
+            with h5py.File(Path(path), "r") as h5:
+                shape = _dataset(h5, "features", Path(path)).shape
+        except OSError as exc:
+            raise DataError(f"{path}: not a readable h5 feature file ({exc})") from exc
+        named = read_attrs(path).get("encoder")
+        if shape == (0,):
+            continue  # TRIDENT's file of a slide without tiles: loading it says so
+        if len(shape) != 2:
+            raise DataError(f"{path}: 'features' must be (N, D), got shape {shape}")
+        if width is None:
+            width, encoder, first = int(shape[1]), named, path
+        elif shape[1] != width or named != encoder:
+            raise DataError(
+                f"{path}: features {shape[1]} wide of encoder {named!r}, but {first} holds {width} wide ones of "
+                f"{encoder!r}: one model trains on one encoder's features"
+            )
+    if width is None:
+        raise DataError("no feature files")
+    return {"width": width, "encoder": encoder}

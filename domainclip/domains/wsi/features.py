@@ -73,6 +73,7 @@ class SlideFeatures:
         key = hashlib.sha256(canonical_json({"config": self.config, "version": STORE_VERSION}).encode()).hexdigest()
         self.key = key  # on every file too: a job folder shared by several tilings never serves another's features
         self.store = Path(job_dir) if job_dir is not None else default_cache_root(cache_dir) / "wsi-features" / key[:16]
+        self._warned_unnamed = False
 
     def paths(self, path: Path) -> Any:
         """Where slide ``path``'s files live in the store (TRIDENT's folder layout)."""
@@ -85,8 +86,10 @@ class SlideFeatures:
         return self.paths(path).features / f"{slide_name(path)}.h5"
 
     def __call__(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> torch.Tensor:
-        from domainclip.domains.wsi.feature_files import features_complete, read_features
+        from domainclip.domains.wsi.feature_files import features_complete, is_feature_file, read_features
 
+        if is_feature_file(path):
+            return self.given(Path(path))
         target = self.feature_file(path)
         state = source_state(path)
         if features_complete(target):
@@ -100,8 +103,17 @@ class SlideFeatures:
         return torch.from_numpy(np.ascontiguousarray(features.T))
 
     def checked(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> torch.Tensor:
-        self.tiler.checked(path, image_meta)  # rejects a bad slide before any tile is read
+        from domainclip.domains.wsi.feature_files import is_feature_file
+
+        if not is_feature_file(path):
+            self.tiler.checked(path, image_meta)  # rejects a bad slide before any tile is read
         return self(path, image_meta)
+
+    def given(self, path: Path) -> torch.Tensor:
+        """The bag of a feature file someone else extracted (``--features``: TRIDENT, CLAM or ``domainclip wsi
+        extract-features``), after checking that it holds this encoder's features under these settings."""
+        self._warned_unnamed |= warn_unnamed(path, self._warned_unnamed)
+        return read_bag(path, self.encoder.hidden_size, self.encoder_name, self.key)
 
     @torch.no_grad()
     def extract(self, path: Path, image_meta: Mapping[str, Any] | None, target: Path, state: str) -> np.ndarray:
@@ -137,3 +149,65 @@ class SlideFeatures:
         }
         write_features(target, grid.coords, features, attrs)
         return features
+
+
+def warn_unnamed(path: Path, warned: bool) -> bool:
+    """Log (once per reader) that a feature file does not name its encoder; return whether it did not."""
+    from domainclip.domains.wsi.feature_files import read_attrs
+
+    unnamed = read_attrs(path).get("encoder") is None
+    if unnamed and not warned:
+        log.warning("%s: the feature file does not name its encoder; only its width was checked", path)
+    return unnamed
+
+
+def read_bag(path: Path, width: int, encoder: str | None, key: str | None = None) -> torch.Tensor:
+    """The ``(D, N)`` bag of feature file ``path``, checked against what the slide tower was trained on.
+
+    Why so strict: a slide tower fed features of another encoder, or of another tiling, still returns an embedding,
+    only a meaningless one. A file that names its encoder (TRIDENT, ours) must name ``encoder`` (when known); ours
+    also carry the tiling ``key``. A CLAM file names neither, so only its width ``width`` can be checked.
+    """
+    from domainclip.domains.wsi.feature_files import read_features
+
+    stored = read_features(path)
+    if len(stored) == 0:
+        raise DataError(f"{path}: the feature file holds no tiles")
+    if stored.features.shape[1] != width:
+        raise DataError(f"{path}: features are {stored.features.shape[1]} wide; the slide tower takes {width}")
+    named = stored.attrs.get("encoder")
+    if named is not None and encoder is not None and named != encoder:
+        raise DataError(
+            f"{path}: features of encoder {named!r}, but this model's slide tower was trained on {encoder!r} "
+            "features (write them with `domainclip wsi extract-features --model DIR`)"
+        )
+    stored_key = stored.attrs.get("config_key")
+    if key is not None and stored_key is not None and stored_key != key:
+        raise DataError(f"{path}: extracted with other tiling settings than this model's (config_key differs)")
+    return torch.from_numpy(np.ascontiguousarray(stored.features.T))
+
+
+class FeatureFileBags:
+    """Feature file -> its ``(D, N)`` bag: the preprocessing of a slide tower trained on features another tool
+    extracted (TRIDENT, CLAM), which has no tile encoder to extract from slides with."""
+
+    caches_itself = True  # the files are the store
+
+    def __init__(self, width: int, encoder: str | None) -> None:
+        self.width = int(width)
+        self.encoder = encoder
+        self.config: dict[str, Any] = {"feature_source": {"width": self.width, "encoder": encoder}}
+        self._warned_unnamed = False
+
+    def __call__(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> torch.Tensor:
+        from domainclip.domains.wsi.feature_files import is_feature_file
+
+        if not is_feature_file(path):
+            raise DataError(
+                f"{path}: this model was trained on feature files of encoder {self.encoder or '(unnamed)'} and has "
+                "no tile encoder to extract them from a slide; pass those feature files (--features DIR)"
+            )
+        self._warned_unnamed |= warn_unnamed(path, self._warned_unnamed)
+        return read_bag(Path(path), self.width, self.encoder)
+
+    checked = __call__

@@ -68,6 +68,16 @@ def discover_slides(root: Path) -> list[Path]:
     return sorted(p for p in Path(root).rglob("*") if p.is_file() and p.suffix.lower() in SLIDE_SUFFIXES)
 
 
+def discover_feature_bags(root: Path) -> list[Path]:
+    """Feature h5 files below ``root`` (recursive: TRIDENT's ``features_<encoder>/``, CLAM's ``h5_files/``), sorted;
+    TRIDENT's ``*_patches.h5`` (coordinates only) are not bags."""
+    from domainclip.domains.wsi.feature_files import is_feature_file
+
+    return sorted(
+        p for p in Path(root).rglob("*") if p.is_file() and is_feature_file(p) and not p.stem.endswith("_patches")
+    )
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """A CSV or TSV (by suffix) as strings, stripped column names; errors name the file."""
     try:
@@ -195,7 +205,8 @@ def read_mpp_csv(path: Path) -> dict[str, float]:
 
 
 def tcga_records(cfg: DataConfig) -> tuple[list[Record], list[str]]:
-    """Records of every slide under ``data.root``; problems name the slide or table row (a slide without a report,
+    """Records of every slide under ``data.root`` (or, where it holds no slide, of every feature h5 file: TRIDENT's or
+    CLAM's output, aligned on as it is); problems name the slide or table row (a slide without a report,
     a clinical row with a bad time). A report without any slide is only logged: nothing trains on it."""
     if cfg.root is None:
         raise RecipeError("data.root: required for layout 'tcga' (the folder with the slides and TCGA_Reports.csv)")
@@ -206,7 +217,8 @@ def tcga_records(cfg: DataConfig) -> tuple[list[Record], list[str]]:
     clinical, clinical_path = read_clinical(root, cfg.columns.time or "OS.time", cfg.columns.event or "OS")
     labels, overrides = read_labels(root), read_mpp_overrides(root)
     records, problems = [], []
-    for path in discover_slides(root):
+    # slides, or (a root without any) the feature files another tool extracted from them, to align on directly
+    for path in discover_slides(root) or discover_feature_bags(root):
         sid, pid = slide_id(path), patient_id(slide_id(path))
         where = str(path.relative_to(root))
         row = clinical.get(pid)
@@ -233,7 +245,7 @@ def tcga_records(cfg: DataConfig) -> tuple[list[Record], list[str]]:
             )
         )
     if not records and not problems:
-        raise DataError(f"{root}: no slide files ({', '.join(SLIDE_SUFFIXES)}) below data.root")
+        raise DataError(f"{root}: no slide files ({', '.join(SLIDE_SUFFIXES)}) and no feature h5 files below data.root")
     _log_reports_without_slides(reports, records)
     has_splits = clinical_path is not None and any(r.split for r in clinical.values())
     return (records if has_splits else assign_splits(records, seed=cfg.demo.seed)), problems

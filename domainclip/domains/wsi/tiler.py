@@ -56,13 +56,21 @@ class SlideTiler:
         return grid, tissue
 
     def __call__(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> torch.Tensor:
+        """The slide's tile coordinates; a feature file's (another tool tiled the slide) are the ones it holds."""
+        from domainclip.domains.wsi.feature_files import is_feature_file, read_features
+
+        if is_feature_file(path):
+            return torch.from_numpy(read_features(Path(path)).coords.astype(np.float32))
         grid, _ = self.tiling(path, image_meta)
         return torch.from_numpy(grid.coords.astype(np.float32))
 
     def checked(self, path: Path, image_meta: Mapping[str, Any] | None = None) -> torch.Tensor:
         """Rejects an unreadable or truncated slide, or one without mpp, before tiling it (nothing decoded whole)."""
+        from domainclip.domains.wsi.feature_files import is_feature_file
         from domainclip.domains.wsi.slides import check_slide
 
+        if is_feature_file(path):
+            return self(path, image_meta)  # reading it checks it
         reason = check_slide(Path(path), mpp_override(image_meta))
         if reason is not None:
             raise DataError(reason)

@@ -313,23 +313,6 @@ def find_feature_files(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and is_feature_file(p))
 
 
-def read_attrs(path: Path) -> dict[str, Any]:
-    """The attributes :func:`read_features` would return, without reading the datasets ({} for an unreadable
-    file: :func:`read_features` says what is wrong with it)."""
-    import h5py
-
-    try:
-        with h5py.File(Path(path), "r") as h5:
-            attrs = {}
-            for key in ("coords", "features"):
-                if key in h5 and isinstance(h5[key], h5py.Dataset):
-                    attrs.update({k: _plain(v) for k, v in h5[key].attrs.items()})
-            attrs.update({k: _plain(v) for k, v in h5.attrs.items()})
-            return attrs
-    except (OSError, ValueError, KeyError):
-        return {}
-
-
 def feature_source(paths: list[Path]) -> dict[str, Any]:
     """What a set of feature files holds: ``{"width": D, "encoder": name or None}``; files that disagree (another
     width, another named encoder) are an error naming the first of them."""
@@ -339,10 +322,11 @@ def feature_source(paths: list[Path]) -> dict[str, Any]:
     for path in paths:
         try:
             with h5py.File(Path(path), "r") as h5:
-                shape = _dataset(h5, "features", Path(path)).shape
+                dataset = _dataset(h5, "features", Path(path))
+                shape = dataset.shape
+                named = _plain(h5.attrs.get("encoder", dataset.attrs.get("encoder")))  # where read_features finds it
         except OSError as exc:
             raise DataError(f"{path}: not a readable h5 feature file ({exc})") from exc
-        named = read_attrs(path).get("encoder")
         if shape == (0,):
             continue  # TRIDENT's file of a slide without tiles: loading it says so
         if len(shape) != 2:

@@ -112,8 +112,9 @@ class SlideFeatures:
     def given(self, path: Path) -> torch.Tensor:
         """The bag of a feature file someone else extracted (``--features``: TRIDENT, CLAM or ``domainclip wsi
         extract-features``), after checking that it holds this encoder's features under these settings."""
-        self._warned_unnamed |= warn_unnamed(path, self._warned_unnamed)
-        return read_bag(path, self.encoder.hidden_size, self.encoder_name, self.key)
+        bag, unnamed = read_bag(path, self.encoder.hidden_size, self.encoder_name, self.key, not self._warned_unnamed)
+        self._warned_unnamed |= unnamed
+        return bag
 
     @torch.no_grad()
     def extract(self, path: Path, image_meta: Mapping[str, Any] | None, target: Path, state: str) -> np.ndarray:
@@ -151,18 +152,11 @@ class SlideFeatures:
         return features
 
 
-def warn_unnamed(path: Path, warned: bool) -> bool:
-    """Log (once per reader) that a feature file does not name its encoder; return whether it did not."""
-    from domainclip.domains.wsi.feature_files import read_attrs
-
-    unnamed = read_attrs(path).get("encoder") is None
-    if unnamed and not warned:
-        log.warning("%s: the feature file does not name its encoder; only its width was checked", path)
-    return unnamed
-
-
-def read_bag(path: Path, width: int, encoder: str | None, key: str | None = None) -> torch.Tensor:
-    """The ``(D, N)`` bag of feature file ``path``, checked against what the slide tower was trained on.
+def read_bag(
+    path: Path, width: int, encoder: str | None, key: str | None = None, warn: bool = True
+) -> tuple[torch.Tensor, bool]:
+    """The ``(D, N)`` bag of feature file ``path``, checked against what the slide tower was trained on, and whether
+    the file names no encoder (logged when ``warn``: readers say it once).
 
     Why so strict: a slide tower fed features of another encoder, or of another tiling, still returns an embedding,
     only a meaningless one. A file that names its encoder (TRIDENT, ours) must name ``encoder`` (when known); ours
@@ -184,7 +178,9 @@ def read_bag(path: Path, width: int, encoder: str | None, key: str | None = None
     stored_key = stored.attrs.get("config_key")
     if key is not None and stored_key is not None and stored_key != key:
         raise DataError(f"{path}: extracted with other tiling settings than this model's (config_key differs)")
-    return torch.from_numpy(np.ascontiguousarray(stored.features.T))
+    if named is None and warn:
+        log.warning("%s: the feature file does not name its encoder; only its width (%d) was checked", path, width)
+    return torch.from_numpy(np.ascontiguousarray(stored.features.T)), named is None
 
 
 class FeatureFileBags:
@@ -207,7 +203,8 @@ class FeatureFileBags:
                 f"{path}: this model was trained on feature files of encoder {self.encoder or '(unnamed)'} and has "
                 "no tile encoder to extract them from a slide; pass those feature files (--features DIR)"
             )
-        self._warned_unnamed |= warn_unnamed(path, self._warned_unnamed)
-        return read_bag(Path(path), self.width, self.encoder)
+        bag, unnamed = read_bag(Path(path), self.width, self.encoder, warn=not self._warned_unnamed)
+        self._warned_unnamed |= unnamed
+        return bag
 
     checked = __call__

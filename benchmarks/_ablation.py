@@ -65,3 +65,14 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     print("|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(row) + " |")
+
+
+def run_on_shared_cache(
+    recipe: Path, variants: Variants, keys: Sequence[str], out: Path, overrides: Sequence[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """:func:`run_variants` with one ``data.cache_dir`` for all (``<out>/cache``; a ``--set data.cache_dir`` wins),
+    the demo data written once before the first variant (``domainclip validate-data``), so no variant's wall time
+    includes writing it and the later ones reuse what the first cached."""
+    shared = [f"data.cache_dir={out / 'cache'}", *overrides]
+    run_command(cli_command("validate-data", recipe, shared))
+    return run_variants(recipe, variants, keys, out, shared)

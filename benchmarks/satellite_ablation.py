@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from _ablation import cli_command, number, parse_args, print_table, run_command, run_variants
+from _ablation import number, parse_args, print_table, run_on_shared_cache
 
 VARIANTS = {  # key: (row name, overrides)
     "ours": ("ours (band-group MAE + soft labels)", []),
@@ -61,9 +61,7 @@ def table_row(name: str, m: Mapping[str, Any], targets: Sequence[str]) -> list[s
 
 def main() -> int:
     args = parse_args(__doc__, VARIANTS, DEFAULT_VARIANTS, Path("runs/satellite-ablation"))
-    overrides = [f"data.cache_dir={args.out / 'cache'}", *args.overrides]  # a --set data.cache_dir wins
-    run_command(cli_command("validate-data", RECIPE, overrides))  # writes the demo data every variant reads
-    rows = run_variants(RECIPE, VARIANTS, args.variants, args.out, overrides)
+    rows = run_on_shared_cache(RECIPE, VARIANTS, args.variants, args.out, args.overrides)
     targets = regression_targets(rows)
     header = [
         "variant",

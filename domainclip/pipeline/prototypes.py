@@ -26,10 +26,6 @@ class WithPrototypes(nn.Module):
             clip.embed_dim, num_prototypes=cfg.count, temperature=cfg.temperature, epsilon=cfg.epsilon
         )
 
-    @property
-    def text_tower(self) -> nn.Module:
-        return self.clip.text_tower
-
     def forward(
         self,
         images: torch.Tensor,

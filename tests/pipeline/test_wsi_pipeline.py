@@ -246,3 +246,26 @@ def test_a_local_pretrained_timm_tile_encoder_runs_without_mae(request, tmp_path
     assert config["tile_encoder"]["type"] == f"timm:{name}"
     assert list((tmp_path / "cache" / "wsi-features").rglob(f"features_timm-{name}-*/*.h5"))
     assert (run / "model" / "tile_encoder.safetensors").is_file()
+
+
+def test_feature_inputs_that_cannot_work_are_named(fake_tcga: Path, tmp_path: Path) -> None:
+    """``--features`` on a missing or empty folder, and a run mixing slides with feature files, say what is wrong."""
+    from domainclip.errors import DataError
+    from domainclip.pipeline.inference import ImageSource
+    from domainclip.records import Record
+    from domainclip.registry import get_domain
+
+    wsi = get_domain("wsi")
+    with pytest.raises(DataError, match="not a folder"):
+        ImageSource(features=tmp_path / "missing").records(wsi)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no feature files found"):
+        ImageSource(features=tmp_path / "empty").records(wsi)
+    slide = _slides(fake_tcga)[0]
+    bag = tmp_path / "bag.h5"
+    with h5py.File(bag, "w") as h5:
+        h5["features"], h5["coords"] = np.zeros((3, 4), "float32"), np.zeros((3, 2), "int64")
+    mixed = [Record(id="a", patient_id="a", image=slide), Record(id="b", patient_id="b", image=bag)]
+    with pytest.raises(DataError, match="either on slides .* or on feature files") as err:
+        wsi.given_features(mixed)
+    assert slide.name in str(err.value) and "bag.h5" in str(err.value)

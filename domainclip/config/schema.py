@@ -222,6 +222,13 @@ class EvaluateConfig(Strict):
         "(off by default: on the independent CT set it moved the zero-shot mean by +0.012 and -0.033 in two "
         "recipes, docs/benchmarks.md)",
     )
+    zeroshot_topk: int | None = Field(
+        50,
+        ge=1,
+        description="MI-Zero's multi-class zero-shot beside the slide-level one, for towers that embed tiles (the "
+        "MIL towers): a class's score is the mean of its k best tile scores (fewer tiles: all); keys "
+        "zeroshot_topk.*; null: off",
+    )
     retrieval: bool = True
     survival: bool = True
     regression: bool = Field(True, description="MLP regression head per numeric target on frozen image embeddings")

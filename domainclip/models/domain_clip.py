@@ -75,6 +75,22 @@ class DomainCLIP(nn.Module):
         features = self.image_projection(self.image_encoder(images))
         return F.normalize(features, dim=-1) if normalize else features
 
+    @property
+    def has_tile_embeddings(self) -> bool:
+        """Whether the image tower pools a bag of tiles and can embed each tile alone (the MIL towers)."""
+        return hasattr(self.image_encoder, "tile_embeddings")
+
+    def encode_tiles(self, bags: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        """``(B, D, N)`` bags -> ``(B, N, embed_dim)``: each tile embedded as a bag of that tile alone, through the
+        image projection (NaN rows where a bag is padded). Tiles and slides then share one joint space and one set
+        of prompts: what MI-Zero's top-k zero-shot and tile-score heatmaps read."""
+        if not self.has_tile_embeddings:
+            raise ValueError(f"image tower {type(self.image_encoder).__name__} embeds no tiles (not a bag tower)")
+        tiles = self.image_encoder.tile_embeddings(bags)
+        batch, count, width = tiles.shape
+        features = self.image_projection(tiles.reshape(batch * count, width)).reshape(batch, count, -1)
+        return F.normalize(features, dim=-1) if normalize else features
+
     def encode_text(self, texts: Sequence[str] | dict[str, torch.Tensor], normalize: bool = True) -> torch.Tensor:
         """Strings (tokenized here) or a ``tokenize`` dict -> ``(B, embed_dim)``."""
         batch = texts if isinstance(texts, dict) else self.text_tower.tokenize(texts)

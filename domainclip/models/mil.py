@@ -122,9 +122,14 @@ class BagTower(nn.Module):
         return self._weights(*self._embed(bags))
 
     def tile_embeddings(self, bags: torch.Tensor) -> torch.Tensor:
-        """``(B, N, hidden)`` per-tile embeddings, the vectors the pooling weighs; NaN rows where a bag is padded."""
+        """``(B, N, hidden)`` per-tile embeddings, NaN rows where a bag is padded: each tile's embedding is what
+        ``forward`` gives a bag of that tile alone (every head's weight on it, heads merged), so it lies in the
+        slide embeddings' space for any head count; with one head it is the vector the pooling weighs."""
         tiles, valid = self._embed(bags)
-        return tiles.masked_fill(~valid.unsqueeze(-1), float("nan"))
+        batch, count, width = tiles.shape
+        alone = tiles.reshape(batch * count, 1, width).expand(-1, self.heads, -1)
+        merged = self._merge_heads(alone).reshape(batch, count, -1)
+        return merged.masked_fill(~valid.unsqueeze(-1), float("nan"))
 
 
 class GatedAttentionMIL(BagTower):

@@ -2,7 +2,8 @@
 
 Every split is embedded once; then each task the evaluated split supports runs on the embeddings
 (:mod:`domainclip.pipeline.tasks`). Contract keys (shared/design.md): ``zeroshot.auc.<finding>``,
-``zeroshot.auc_mean``, ``zeroshot.top1``, ``zeroshot.balanced_accuracy``, ``linear_probe.auc.*``,
+``zeroshot.auc_mean``, ``zeroshot.top1``, ``zeroshot.balanced_accuracy`` (``zeroshot_topk.*`` beside it for towers
+that embed tiles), ``linear_probe.auc.*``,
 ``retrieval.image_to_text.R@k``, ``retrieval.text_to_image.R@k``, ``retrieval.mean_recall``,
 ``regression.<target>.r2``, ``survival.c_index``; ``*.label_source`` beside each AUC family and
 ``<key>_ci_low|_ci_high`` bootstrap intervals beside the headline keys.
@@ -48,7 +49,7 @@ def evaluate_splits(
 ) -> dict[str, Any]:
     """Embed the splits once, then run every task the evaluated split supports (``fallback_file``: where the
     zero-shot prompt fallback fitted on the validation split is written, see :func:`multilabel_metrics`)."""
-    from domainclip.pipeline.embedding import embed_images
+    from domainclip.pipeline.embedding import embed_images, embed_tiles
 
     plots.mkdir(parents=True, exist_ok=True)
     eval_split = cfg.split
@@ -61,7 +62,10 @@ def evaluate_splits(
         metrics.update(multilabel_metrics(loaded, image_emb, findings, records, eval_split, plots, cfg, fallback_file))
     if any(r.label is not None for r in test_records):
         templates = cfg.class_templates or [pair[0] for pair in findings[eval_split].templates]
-        metrics.update(multiclass_metrics(loaded, image_emb, records, eval_split, templates, plots, cfg))
+        tiles = None
+        if cfg.zeroshot and cfg.zeroshot_topk and loaded.model.has_tile_embeddings:
+            tiles = embed_tiles(loaded, datasets[eval_split], batch_size, f"embedding {eval_split} tiles")
+        metrics.update(multiclass_metrics(loaded, image_emb, records, eval_split, templates, plots, cfg, tiles))
     if cfg.retrieval and all(r.texts for r in test_records):
         metrics.update(retrieval_metrics_for(loaded, image_emb[eval_split], test_records, cfg.bootstrap))
     if cfg.regression and target_names(records) and "train" in image_emb:

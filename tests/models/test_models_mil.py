@@ -95,6 +95,16 @@ def test_one_head_embedding_is_the_attention_weighted_sum_of_tile_embeddings(tow
     torch.testing.assert_close(slide, (weights.transpose(1, 2) * tiles).nansum(dim=1))
 
 
+@pytest.mark.parametrize("index", [0, 1, 2], ids=lambda i: towers()[i].tower_type + f"-{towers()[i].heads}h")
+def test_a_tile_embedding_is_the_slide_embedding_of_a_bag_of_that_tile_alone(index: int) -> None:
+    tower = towers()[index].eval()
+    bag = torch.randn(FEATURES, 5)
+    with torch.no_grad():
+        tiles = tower.tile_embeddings(bag[None])[0]
+        alone = torch.cat([tower(bag[None, :, [k]]) for k in range(5)])
+    torch.testing.assert_close(tiles, alone)
+
+
 def test_several_heads_give_hidden_size_and_rebuild_from_config() -> None:
     tower = towers()[1].eval()
     bags = torch.randn(3, FEATURES, 5)

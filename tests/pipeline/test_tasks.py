@@ -112,6 +112,30 @@ def test_multiclass_recall_per_class_and_confusion_plot_match_scikit_learn(tmp_p
         assert (tmp_path / f"confusion_{prefix}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_mi_zero_top_k_finds_the_class_a_few_tiles_show_where_the_slide_mean_misses_it(tmp_path: Path) -> None:
+    # each slide: 3 tiles on its class's axis, 17 nearer the next class (cosine 0.8 to it): the mean embedding
+    # points at the next class, the 3 best tiles per class at the right one
+    split_records = {"test": records("test", 9)}
+    eye = torch.eye(3)
+    tiles = []
+    for r in split_records["test"]:
+        c = CLASSES.index(r.label)
+        confounder = 0.8 * eye[(c + 1) % 3] + 0.6 * eye[(c + 2) % 3]
+        tiles.append(torch.cat([eye[c].repeat(3, 1), confounder.repeat(17, 1)]))
+    emb = {"test": F.normalize(torch.stack([t.mean(dim=0) for t in tiles]), dim=-1)}
+    cfg = EvaluateConfig(linear_probe=False, bootstrap=0, zeroshot_topk=3)
+    metrics = multiclass_metrics(KeywordModel(), emb, split_records, "test", ["a {finding}."], tmp_path, cfg, tiles)
+    assert metrics["zeroshot.top1"] == 0.0, "the slide embedding is the mean, which the confounders dominate"
+    assert metrics["zeroshot_topk.top1"] == 1.0 and metrics["zeroshot_topk.k"] == 3
+    assert (tmp_path / "confusion_zeroshot_topk.png").is_file()
+    # with k at least every tile, top-k is the mean tile score: the slide mean's answer again
+    cfg = EvaluateConfig(linear_probe=False, bootstrap=0, zeroshot_topk=50)
+    metrics = multiclass_metrics(KeywordModel(), emb, split_records, "test", ["a {finding}."], tmp_path, cfg, tiles)
+    assert metrics["zeroshot_topk.top1"] == 0.0
+    without = multiclass_metrics(KeywordModel(), emb, split_records, "test", ["a {finding}."], tmp_path, cfg)
+    assert not any(k.startswith("zeroshot_topk") for k in without), "no tiles (not a bag tower): no top-k keys"
+
+
 def test_several_captions_per_image_are_many_to_many_positives() -> None:
     rs = records("test", 6)
     texts, owners = texts_and_owners(rs)

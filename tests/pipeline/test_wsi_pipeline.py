@@ -57,6 +57,7 @@ def test_the_run_folder_keeps_the_tile_encoder_the_tiling_and_heatmaps(trained: 
     metrics = json.loads((trained / "metrics.json").read_text())
     assert "survival.c_index" in metrics and "survival.ceiling_true_findings.c_index" in metrics
     assert "zeroshot.balanced_accuracy" in metrics and metrics["zeroshot.label_source"] == "truth"
+    assert 0.0 <= metrics["zeroshot_topk.balanced_accuracy"] <= 1.0, "MI-Zero top-k over the ABMIL tower's tiles"
 
 
 def test_embed_and_zeroshot_take_raw_slides_and_match_training(

@@ -1,10 +1,10 @@
 """Heatmaps over a slide's thumbnail: where the slide tower looked (attention) and, per finding, how strongly each
 tile's own embedding matches the finding's prompts (zero-shot tile scores), with the tissue contour on top.
 
-Why tile scores are exact: the attention-MIL tower pools a convex combination of tile embeddings with nothing
-nonlinear after it, and the projection head is affine at inference, so a tile's projected embedding lies in the
-same joint space as the slide's (:mod:`domainclip.models.mil`); its cosine to a prompt ensemble is the tile's
-zero-shot score, and the slide's embedding is the attention-weighted mean of these tile embeddings.
+Why tile scores mean something: a tile's embedding is the one the model gives a bag of that tile alone, so it lies in
+the joint space of the slides and of the prompts (:meth:`~domainclip.models.domain_clip.DomainClip.encode_tiles`);
+its cosine to a prompt ensemble is the tile's zero-shot score. With one attention head and an affine projection the
+slide's embedding is moreover the attention-weighted mean of these tile embeddings (:mod:`domainclip.models.mil`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from domainclip.errors import DataError
 
 THUMBNAIL_SIDE = 1024
 """Longest side (px) of the thumbnail a heatmap is drawn on."""
+
+PANELS_PER_ROW = 4
+"""Panels (thumbnail, attention, a tile-score map per finding) side by side before a heatmap figure wraps."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,14 +40,13 @@ class SlideMaps:
 
 
 def tile_embeddings(loaded: Any, bag: torch.Tensor) -> torch.Tensor:
-    """(N, embed_dim) unit-norm joint-space embeddings of a ``(D, N)`` bag's tiles (the tower's per-tile vectors
-    through the affine projection)."""
-    tower = loaded.model.image_encoder
-    if not hasattr(tower, "tile_embeddings"):
+    """(N, embed_dim) unit-norm joint-space embeddings of a ``(D, N)`` bag's tiles
+    (:meth:`~domainclip.models.domain_clip.DomainClip.encode_tiles`)."""
+    if not loaded.model.has_tile_embeddings:
+        tower = loaded.model.image_encoder
         raise DataError(f"model.image {tower.tower_type!r} has no per-tile embeddings: no tile-score heatmap")
     with torch.no_grad():
-        tiles = tower.tile_embeddings(bag[None].to(loaded.device))[0]
-        return F.normalize(loaded.model.image_projection(tiles), dim=-1).float().cpu()
+        return loaded.model.encode_tiles(bag[None].to(loaded.device))[0].float().cpu()
 
 
 def slide_maps(
@@ -105,8 +106,15 @@ def draw_heatmaps(
     panels = [("thumbnail", None), ("attention", maps.attention)]
     panels += [(f"tile score: {name}", maps.tile_scores[name]) for name in tile_findings if name in maps.tile_scores]
     height, width = rgb.shape[:2]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels) * width / max(height, width) + 0.6, 3.6))
-    for ax, (label, values) in zip(np.atleast_1d(axes), panels, strict=True):
+    columns = min(PANELS_PER_ROW, len(panels))
+    rows = -(-len(panels) // columns)
+    side = 3.2 / max(height, width)  # inches per thumbnail pixel
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(columns * width * side + 0.4, rows * (height * side + 0.35) + 0.4), squeeze=False
+    )
+    for ax in axes.flat[len(panels) :]:
+        ax.set_axis_off()
+    for ax, (label, values) in zip(axes.flat, panels):
         ax.imshow(rgb)
         if values is not None:
             ranks = np.argsort(np.argsort(values)) / max(1, len(values) - 1)  # rank scale: spread whatever the range
@@ -122,9 +130,22 @@ def draw_heatmaps(
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_quantized(fig, path)
     plt.close(fig)
     return path
+
+
+def save_quantized(fig: Any, path: Path, dpi: int = 110) -> None:
+    """The figure as a 256-colour PNG: a thumbnail's stain texture is noise to PNG's compressor, and at 24 bits a
+    few heatmaps would take megabytes each (a run report embeds them)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    buffer.seek(0)
+    Image.open(buffer).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
 def finding_prompt_embeddings(loaded: Any, findings: Sequence[str]) -> dict[str, torch.Tensor]:

@@ -175,6 +175,16 @@ def read_labels(root: Path) -> dict[str, dict[str, float]]:
     return labels
 
 
+def type_truth(row: ClinicalRow | None, types: list[str]) -> dict[str, float]:
+    """The clinical ``type`` as ground truth of the diagnosis findings named like the types: 1 for the patient's own
+    type, 0 for every other type in the table. A recipe that lists "lung adenocarcinoma" among ``data.findings``
+    (so the soft targets tell subtypes apart) is then scored against the TCGA project, not against the silver
+    label read from the same report it trained on; ``labels.csv`` still wins where it names the column."""
+    if row is None or row.label is None:
+        return {}
+    return {name: float(name == row.label) for name in types}
+
+
 def read_mpp_overrides(root: Path) -> dict[str, float]:
     """``slide_id -> mpp`` from the optional ``root/mpp.csv``."""
     path = root / MPP_FILE
@@ -216,6 +226,7 @@ def tcga_records(cfg: DataConfig) -> tuple[list[Record], list[str]]:
     reports = read_reports(root)
     clinical, clinical_path = read_clinical(root, cfg.columns.time or "OS.time", cfg.columns.event or "OS")
     labels, overrides = read_labels(root), read_mpp_overrides(root)
+    types = sorted({row.label for row in clinical.values() if row.label})
     records, problems = [], []
     # slides, or (a root without any) the feature files another tool extracted from them, to align on directly
     for path in discover_slides(root) or discover_feature_bags(root):
@@ -235,7 +246,7 @@ def tcga_records(cfg: DataConfig) -> tuple[list[Record], list[str]]:
                 image=path,
                 texts=(reports[pid],),
                 split=(row.split if row is not None and row.split else "train"),
-                findings=labels.get(sid, labels.get(pid, {})),
+                findings={**type_truth(row, types), **labels.get(sid, labels.get(pid, {}))},
                 label=None if row is None else row.label,
                 time=None if row is None else row.time,
                 event=None if row is None else row.event,

@@ -41,6 +41,8 @@ def rgba_to_rgb(rgba: np.ndarray) -> np.ndarray:
     """Composite RGBA (H, W, 4) uint8 over white: transparent pixels (outside the scan) become glass, not black."""
     if rgba.shape[-1] == 3:
         return np.ascontiguousarray(rgba, dtype=np.uint8)
+    if rgba[..., 3].min() == 255:  # inside the scanned area, where nearly every tile lies: nothing to composite
+        return np.ascontiguousarray(rgba[..., :3])
     rgb = rgba[..., :3].astype(np.uint16)
     alpha = rgba[..., 3:4].astype(np.uint16)
     return ((rgb * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)

@@ -1,5 +1,6 @@
-"""Multi-class labels (scenes, subtypes): zero-shot over class prompts and a multinomial linear probe, each scored by
-top-1, balanced accuracy, per-class recall and a confusion-matrix plot."""
+"""Multi-class labels (scenes, subtypes): zero-shot over class prompts (and, for towers that embed tiles, MI-Zero's
+top-k over tile scores) and a multinomial linear probe, each scored by top-1, balanced accuracy, per-class recall
+and a confusion-matrix plot."""
 
 from __future__ import annotations
 
@@ -23,15 +24,31 @@ def class_names(records: dict[str, list[Record]]) -> list[str]:
     return sorted({r.label for rs in records.values() for r in rs if r.label is not None})
 
 
+def class_prompt_embeddings(loaded, classes: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+    """(C, embed_dim) unit-length prompt ensemble of each class (the class name in every template)."""
+    from domainclip.heads.zeroshot import class_text_embeddings
+
+    return class_text_embeddings(loaded.encode_text, {c: [c] for c in classes}, list(templates))
+
+
 def zeroshot_class_probabilities(
     loaded, image_emb: torch.Tensor, classes: Sequence[str], templates: Sequence[str]
 ) -> np.ndarray:
     """(N, C) softmax over the scaled cosine similarity to each class's prompt ensemble (CLIP's zero-shot)."""
-    from domainclip.heads.zeroshot import class_text_embeddings
-
-    class_emb = class_text_embeddings(loaded.encode_text, {c: [c] for c in classes}, list(templates))
+    class_emb = class_prompt_embeddings(loaded, classes, templates)
     image = torch.nn.functional.normalize(image_emb.float(), dim=-1)
     return torch.softmax(loaded.logit_scale * image @ class_emb.T, dim=-1).numpy().astype(np.float64)
+
+
+def topk_class_probabilities(
+    loaded, tiles: Sequence[torch.Tensor], classes: Sequence[str], templates: Sequence[str], k: int
+) -> np.ndarray:
+    """(N, C) MI-Zero's top-k zero-shot (Lu et al. 2023): each slide's score for a class is the mean cosine of its
+    ``k`` tiles most similar to the class's prompts (all its tiles when it has fewer), softmax-scaled as the
+    slide-level zero-shot. It asks whether a few tiles show the class, where the slide embedding averages them."""
+    class_emb = class_prompt_embeddings(loaded, classes, templates)
+    scores = torch.stack([(t @ class_emb.T).topk(min(k, len(t)), dim=0).values.mean(dim=0) for t in tiles])
+    return torch.softmax(loaded.logit_scale * scores, dim=-1).numpy().astype(np.float64)
 
 
 def _scores(prefix: str, y: np.ndarray, probs: np.ndarray, classes: Sequence[str], plots: Path, n_boot: int) -> dict:
@@ -70,7 +87,9 @@ def multiclass_metrics(
     templates: Sequence[str],
     plots: Path,
     cfg: EvaluateConfig,
+    tiles: Sequence[torch.Tensor] | None = None,
 ) -> dict[str, Any]:
+    """Zero-shot (and, given the evaluated split's ``tiles``, MI-Zero top-k) and the linear probe over the classes."""
     classes = class_names(records)
     index = {c: k for k, c in enumerate(classes)}
     test = [(i, index[r.label]) for i, r in enumerate(records[eval_split]) if r.label is not None]
@@ -81,6 +100,10 @@ def multiclass_metrics(
     if cfg.zeroshot:
         probs = zeroshot_class_probabilities(loaded, image_emb[eval_split][rows], classes, templates)
         metrics.update(_scores("zeroshot", y, probs, classes, plots, cfg.bootstrap))
+    if cfg.zeroshot and cfg.zeroshot_topk and tiles is not None:
+        probs = topk_class_probabilities(loaded, [tiles[i] for i in rows], classes, templates, cfg.zeroshot_topk)
+        metrics["zeroshot_topk.k"] = cfg.zeroshot_topk
+        metrics.update(_scores("zeroshot_topk", y, probs, classes, plots, cfg.bootstrap))
     train = [(i, index[r.label]) for i, r in enumerate(records.get("train", [])) if r.label is not None]
     counts = Counter(c for _, c in train)
     if cfg.linear_probe and "train" in image_emb and len(counts) >= 2 and min(counts.values()) < 2:

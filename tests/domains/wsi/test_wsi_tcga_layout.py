@@ -32,9 +32,29 @@ def test_records_carry_ids_patients_reports_survival_and_labels(fake: FakeTCGA) 
     assert first.texts == second.texts and first.report_id == second.report_id, "one report, a positives group"
     assert first.split == second.split, "splits by patient"
     assert (first.label, first.time, first.event) == ("lung adenocarcinoma", 300.0, 0)
-    assert first.findings == {"necrosis": 1.0, "mucin": 0.0}
+    types = {"lung adenocarcinoma": 1.0, "lung squamous cell carcinoma": 0.0}
+    assert first.findings == {**types, "necrosis": 1.0, "mucin": 0.0}, "labels.csv and the clinical type's truth"
     assert by_id["TCGA-AB-1007-01Z-00-DX1"].image_meta == {MPP_META: 0.5}, "mpp.csv fills in"
     assert {r.split for r in records} <= {"train", "valid", "test"}
+
+
+def test_labels_csv_wins_over_the_clinical_type_and_a_patient_without_type_gets_no_type_truth(
+    fake: FakeTCGA, tmp_path: Path
+) -> None:
+    root = _copy(fake, tmp_path)
+    labels = (root / "labels.csv").read_text().splitlines()
+    labels[0] += ",lung adenocarcinoma"
+    labels[1:] = [line + ",0" for line in labels[1:]]
+    (root / "labels.csv").write_text("\n".join(labels) + "\n")
+    clinical = (root / "clinical.tsv").read_text().splitlines()
+    header = clinical[0].split("\t")
+    last = clinical[-1].split("\t")
+    last[header.index("type")] = ""
+    (root / "clinical.tsv").write_text("\n".join([*clinical[:-1], "\t".join(last)]) + "\n")
+    records, _ = tcga_records(DataConfig(root=root))
+    assert all(r.findings["lung adenocarcinoma"] == 0.0 for r in records), "labels.csv names the column"
+    untyped = next(r for r in records if r.patient_id == last[header.index("bcr_patient_barcode")])
+    assert untyped.label is None and "lung squamous cell carcinoma" not in untyped.findings
 
 
 def test_a_slide_without_report_is_a_problem_and_a_report_without_slide_a_warning(

@@ -203,7 +203,7 @@ def main() -> None:
         print(f"\n(2) file -> tile coordinates (0.5 um/px, 256 px; tissue at 8 um/px): {seconds:.2f} s per slide")
         print(
             f"\n(3) peak RSS of a process that tiles one slide (0.25 um/px) and reads up to {args.rss_tiles} tiles of "
-            "256 px at 0.5 um/px; 'after imports': the same process before it opens the slide"
+            "256 px at 0.5 um/px; 'imports' peak': its peak before it opens the slide, after which the peak is reset"
         )
         for name, row in rss_rows(folder, args.rss_tiles):
             print(

@@ -7,10 +7,10 @@ Runs ``recipes/wsi/quickstart.yaml`` on the same demo slides and seed, by defaul
   hard      two-stage with hard labels (stages.align.loss=clip, open_clip-style InfoNCE)
   mean-mil  mean pooling of the tile features instead of attention (model.image.type=mean-mil)
 
-It prints, for each, the zero-shot finding mean AUC (ground truth: the demo's drawn findings), zero-shot subtype
-balanced accuracy, the linear-probe finding mean AUC on frozen slide embeddings, report -> slide R@5 with what a
-random ranking scores, the Cox C-index on the slide embedding beside the same head on the true findings, and the
-run's wall time.
+It prints, for each, the zero-shot finding mean AUC (ground truth: the drawn findings and the clinical subtype),
+zero-shot subtype balanced accuracy from the slide embedding and by MI-Zero's top-k over tile scores, the
+linear-probe finding mean AUC on frozen slide embeddings, report -> slide R@5 with what a random ranking scores,
+the Cox C-index on the slide embedding beside the same head on the true findings, and the run's wall time.
 
 The variants share one ``data.cache_dir`` (default ``<out>/cache``): the demo slides are written once, before the
 first variant (``domainclip validate-data``), and tile coordinates are cached by the first; features are keyed by
@@ -44,6 +44,7 @@ def table_row(name: str, m: Mapping[str, Any]) -> list[str]:
         name,
         number(m, "zeroshot.auc_mean"),
         number(m, "zeroshot.balanced_accuracy"),
+        number(m, "zeroshot_topk.balanced_accuracy"),
         number(m, "linear_probe.auc_mean"),
         recall,
         survival,
@@ -58,6 +59,7 @@ def main() -> int:
         "variant",
         "zero-shot finding mean AUC",
         "zero-shot subtype balanced acc.",
+        "MI-Zero top-k subtype bal. acc.",
         "linear-probe mean AUC",
         "report->slide R@5 (chance)",
         "C-index (true findings)",

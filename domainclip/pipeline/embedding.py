@@ -32,12 +32,18 @@ def embed_texts(loaded, texts: list[str], batch_size: int = 64) -> torch.Tensor:
 
 
 @torch.no_grad()
-def embed_tiles(loaded, dataset, batch_size: int = 8, description: str = "embedding tiles") -> list[torch.Tensor]:
-    """Each image's ``(n_tiles, embed_dim)`` unit-length tile embeddings in dataset order, padding dropped (a bag
-    tower's images only: :meth:`~domainclip.models.domain_clip.DomainClip.encode_tiles`)."""
+def embed_images_and_tiles(
+    loaded, dataset, batch_size: int = 8, description: str = "embedding images and tiles"
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One pass over a bag tower's images: the slide embeddings (as :func:`embed_images`) and each image's
+    ``(n_tiles, embed_dim)`` unit-length tile embeddings, padding dropped
+    (:meth:`~domainclip.models.domain_clip.DomainClip.encode_tiles`). One pass, because reading a split's
+    bags is what costs on whole-slide features, not the two small heads on top."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_images)
-    out: list[torch.Tensor] = []
+    slides: list[torch.Tensor] = []
+    tiles: list[torch.Tensor] = []
     for batch in track(loader, description):
-        tiles = loaded.model.encode_tiles(batch["image"].to(loaded.device)).float().cpu()
-        out.extend(t[~torch.isnan(t).any(dim=-1)] for t in tiles)
-    return out
+        slides.append(loaded.encode_image(batch["image"]))
+        embedded = loaded.model.encode_tiles(batch["image"].to(loaded.device)).float().cpu()
+        tiles.extend(t[~torch.isnan(t).any(dim=-1)] for t in embedded)
+    return (torch.cat(slides) if slides else torch.empty(0)), tiles

@@ -49,22 +49,24 @@ def evaluate_splits(
 ) -> dict[str, Any]:
     """Embed the splits once, then run every task the evaluated split supports (``fallback_file``: where the
     zero-shot prompt fallback fitted on the validation split is written, see :func:`multilabel_metrics`)."""
-    from domainclip.pipeline.embedding import embed_images, embed_tiles
+    from domainclip.pipeline.embedding import embed_images, embed_images_and_tiles
 
     plots.mkdir(parents=True, exist_ok=True)
     eval_split = cfg.split
-    image_emb = {
-        s: embed_images(loaded, datasets[s], batch_size, f"embedding {s} images") for s in _needed_splits(cfg, records)
-    }
     test_records = records[eval_split]
+    has_classes = any(r.label is not None for r in test_records)
+    with_tiles = bool(has_classes and cfg.zeroshot and cfg.zeroshot_topk and loaded.model.has_tile_embeddings)
+    image_emb, tiles = {}, None
+    for s in _needed_splits(cfg, records):
+        if with_tiles and s == eval_split:
+            image_emb[s], tiles = embed_images_and_tiles(loaded, datasets[s], batch_size, f"embedding {s} slides+tiles")
+        else:
+            image_emb[s] = embed_images(loaded, datasets[s], batch_size, f"embedding {s} images")
     metrics: dict[str, Any] = {"evaluate.split": eval_split, "evaluate.n": len(test_records)}
     if findings[eval_split].names:
         metrics.update(multilabel_metrics(loaded, image_emb, findings, records, eval_split, plots, cfg, fallback_file))
-    if any(r.label is not None for r in test_records):
+    if has_classes:
         templates = cfg.class_templates or [pair[0] for pair in findings[eval_split].templates]
-        tiles = None
-        if cfg.zeroshot and cfg.zeroshot_topk and loaded.model.has_tile_embeddings:
-            tiles = embed_tiles(loaded, datasets[eval_split], batch_size, f"embedding {eval_split} tiles")
         metrics.update(multiclass_metrics(loaded, image_emb, records, eval_split, templates, plots, cfg, tiles))
     if cfg.retrieval and all(r.texts for r in test_records):
         metrics.update(retrieval_metrics_for(loaded, image_emb[eval_split], test_records, cfg.bootstrap))

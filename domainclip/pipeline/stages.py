@@ -9,7 +9,9 @@ in that order on one :class:`StageContext`, each stage training on the dataset t
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -284,12 +286,27 @@ def run_extract_stage(ctx: StageContext) -> None:
     preprocessor = ctx.domain.feature_preprocessor(ctx.recipe.preprocess, ctx.tile_encoder, ctx.recipe.data.cache_dir)
     ctx.images = image_dataset(ctx.records, preprocessor, ctx.recipe.data.cache_dir)
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-    for index in track(range(rank, len(ctx.records), world), "extracting features"):  # each rank its share
+    share = range(rank, len(ctx.records), world)  # each rank its share: rank r takes records r, r + world, ...
+    started = time.monotonic()
+    for index in track(share, "extracting features"):
         ctx.images.load(index)
+    _write_extraction_log(ctx.run_dir / "logs" / f"extract.rank{rank}.json", ctx, share, world, started)
     if world > 1:
         dist.barrier()  # every feature file is complete before any rank reads another's
     ctx.tower_input = (ctx.tile_encoder.hidden_size, ())
     ctx.encoder = build_image_encoder(ctx.recipe, ctx.domain, ctx.recipe.model.image, ctx.tower_input)
+
+
+def _write_extraction_log(path: Path, ctx: StageContext, share: range, world: int, started: float) -> None:
+    """Which records this rank extracted (from their slides, or found complete in the store) and how long it took:
+    the first file to read when one rank of a multi-GPU extraction is slow or stops."""
+    summary = {
+        "rank": share.start,
+        "world_size": world,
+        "records": [ctx.records[i].id for i in share],
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    path.write_text(json.dumps(summary, indent=1) + "\n")
 
 
 RUNNERS: dict[str, Callable[[StageContext], None]] = {

@@ -193,3 +193,22 @@ def test_the_dual_encoder_hands_the_tower_its_padding_and_the_model_directory_re
     assert isinstance(loaded.model.image_encoder, GatedAttentionMIL)
     with torch.no_grad():
         assert torch.equal(loaded.encode_image(batch), model.encode_image(batch))
+
+
+def test_one_pass_gives_the_slide_embeddings_and_each_slide_s_unpadded_tiles(scratch_tower, tmp_path: Path) -> None:
+    from domainclip.pipeline.embedding import embed_images, embed_images_and_tiles
+
+    torch.manual_seed(0)
+    model = DomainCLIP(GatedAttentionMIL(FEATURES, HIDDEN, heads=2), scratch_tower, embed_dim=8).eval()
+    saved = save_model_dir(
+        model, tmp_path / "m", model_config={"embed_dim": 8}, preprocess={}, domain="ct", input_shape=(FEATURES, (6,))
+    )
+    loaded = load_model(saved)
+    bags = [torch.randn(FEATURES, n) for n in (3, 6, 2, 5, 4)]
+    dataset = [{"image": bag, "index": i} for i, bag in enumerate(bags)]  # batches of 2 pad the shorter bag
+    slides, tiles = embed_images_and_tiles(loaded, dataset, batch_size=2)
+    torch.testing.assert_close(slides, embed_images(loaded, dataset, batch_size=2))
+    assert [t.shape for t in tiles] == [(n, 8) for n in (3, 6, 2, 5, 4)]
+    with torch.no_grad():
+        for bag, embedded in zip(bags, tiles, strict=True):
+            torch.testing.assert_close(embedded, loaded.model.encode_tiles(bag.unsqueeze(0))[0])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from pydantic import BaseModel
 
@@ -214,6 +215,18 @@ class ExplainingDomain(Protocol):
     ) -> list[Path]:
         """Write one picture per record into folder ``out`` (``findings``: names whose scores to show, where the
         domain can score parts of an image); return the paths."""
+        ...
+
+
+@runtime_checkable
+class PreviewingDomain(Protocol):
+    """An optional hook beside :class:`Domain`: a small RGB picture of a record's image for the run report's
+    retrieval examples (CT: mid-slices in the recipe's window; satellite: an RGB composite; WSI: the thumbnail).
+    A domain without it gets examples listed by id, without pictures."""
+
+    def preview(self, record: Record, recipe: Any) -> np.ndarray | None:
+        """``(H, W, 3)`` uint8, its longest side about :data:`~domainclip.data.preview.PREVIEW_SIDE` px; None where
+        the record has no picture (a WSI record that is a feature file)."""
         ...
 
 

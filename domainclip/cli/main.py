@@ -239,6 +239,22 @@ def retrieve(
 
 
 @app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder (a recipe's output.dir)", show_default=False)],
+) -> None:
+    """Write (or redraw) RUN_DIR/report.html: one self-contained page with the training curves, the evaluation
+    with intervals and label sources, ROC / calibration / confusion / Kaplan-Meier plots, retrieval examples and
+    the zero-shot prompts. A run that stopped early gets a report of what it left, marked incomplete.
+
+    Example: domainclip report runs/ct-quickstart
+    """
+    from domainclip.run_report.report import write_html_report
+
+    path = write_html_report(run_dir)
+    typer.echo(str(path))
+
+
+@app.command()
 def recipes() -> None:
     """List the bundled recipes with one-line descriptions.
 
@@ -267,7 +283,19 @@ def _register_plugins() -> None:
 _register_plugins()
 
 
+def _configure_logging() -> None:
+    """The package's own messages at INFO on rank 0 (what a run did: resumed, wrote heatmaps, finished), others'
+    at WARNING; other ranks say only what goes wrong."""
+    import logging
+    import os
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    logging.getLogger("domainclip").setLevel(logging.INFO if main_rank else logging.WARNING)
+
+
 def main() -> None:
+    _configure_logging()
     try:
         app()
     except DomainClipError as exc:

@@ -18,6 +18,7 @@ from typing import Any
 
 from domainclip.data.splits import patients_in_several_splits
 from domainclip.data.text_quality import unusable_reason
+from domainclip.progress import track
 from domainclip.protocols import Domain
 from domainclip.records import Record
 
@@ -114,5 +115,6 @@ def _check_images(
 
     workers = max_workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        reasons = dict(zip(present, pool.map(check, present)))
+        description = "checking images" if image_check is None else "checking and caching images"
+        reasons = dict(zip(present, track(pool.map(check, present), description, total=len(present))))
     return {**reasons, **missing}

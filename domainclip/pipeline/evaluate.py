@@ -11,6 +11,7 @@ that embed tiles), ``linear_probe.auc.*``,
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,32 @@ from domainclip.pipeline.tasks.regression import regression_metrics_for, target_
 from domainclip.pipeline.tasks.retrieval import retrieval_metrics_for
 from domainclip.pipeline.tasks.survival import survival_task
 from domainclip.records import Record
+from domainclip.run_report.files import PROMPTS_FILE, RETRIEVAL_EXAMPLES_FILE
 
 log = logging.getLogger(__name__)
+
+
+def write_prompts(
+    path: Path, findings: Findings, class_templates: list[str], records: dict[str, list[Record]] | None
+) -> None:
+    """The zero-shot prompts as evaluated, for the run report: per finding its positive and negative sentences
+    (template pairs x the finding's prompt terms), and per class its sentences."""
+    from domainclip.heads.zeroshot import fill_template
+    from domainclip.pipeline.tasks.multiclass import class_names
+
+    def sentences(side: int, name: str) -> list[str]:
+        """One side of a finding's prompt pairs (0 positive, 1 negative), each sentence once."""
+        terms = findings.prompts.get(name, [name])
+        return list(dict.fromkeys(fill_template(pair[side], term) for pair in findings.templates for term in terms))
+
+    per_finding = {
+        name: {"positive": sentences(0, name), "negative": [] if findings.contrast else sentences(1, name)}
+        for name in findings.names
+    }
+    classes = {c: [fill_template(t, c) for t in class_templates] for c in class_names(records)} if records else {}
+    negatives = "the other findings' positive prompts" if findings.contrast else "the negated prompts"
+    payload = {"findings": per_finding, "finding_negatives": negatives, "classes": classes}
+    path.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
 
 
 def _needed_splits(cfg: EvaluateConfig, records: dict[str, list[Record]]) -> list[str]:
@@ -65,11 +90,14 @@ def evaluate_splits(
     metrics: dict[str, Any] = {"evaluate.split": eval_split, "evaluate.n": len(test_records)}
     if findings[eval_split].names:
         metrics.update(multilabel_metrics(loaded, image_emb, findings, records, eval_split, plots, cfg, fallback_file))
+    class_templates = cfg.class_templates or [pair[0] for pair in findings[eval_split].templates]
+    write_prompts(plots / PROMPTS_FILE, findings[eval_split], class_templates, records if has_classes else None)
     if has_classes:
-        templates = cfg.class_templates or [pair[0] for pair in findings[eval_split].templates]
+        templates = class_templates
         metrics.update(multiclass_metrics(loaded, image_emb, records, eval_split, templates, plots, cfg, tiles))
     if cfg.retrieval and all(r.texts for r in test_records):
-        metrics.update(retrieval_metrics_for(loaded, image_emb[eval_split], test_records, cfg.bootstrap))
+        examples = plots / RETRIEVAL_EXAMPLES_FILE
+        metrics.update(retrieval_metrics_for(loaded, image_emb[eval_split], test_records, cfg.bootstrap, examples))
     if cfg.regression and target_names(records) and "train" in image_emb:
         metrics.update(regression_metrics_for(image_emb, records, eval_split, plots, cfg.bootstrap))
     splits = ["train", "valid", eval_split]

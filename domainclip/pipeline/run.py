@@ -29,6 +29,7 @@ from domainclip.pipeline.data import (
     write_skipped_rows,
 )
 from domainclip.pipeline.run_folder import RunFolder
+from domainclip.pipeline.run_info import write_run_info
 from domainclip.protocols import ExplainingDomain
 from domainclip.records import Record, split_indices
 from domainclip.registry import get_domain
@@ -79,6 +80,8 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
             write_skipped_rows(folder.root, skipped)
         dist.barrier()
         findings = domain.findings(recipe, records)
+        if main:
+            write_run_info(folder.root, recipe, records, findings, info.world_size)
         preprocessor = domain.build_preprocessor(recipe.preprocess)
         train_indices = split_indices(records, "train")
         _check_batch(recipe, len(train_indices), info.world_size)
@@ -122,10 +125,21 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
             from domainclip.pipeline.report import write_run_report
 
             write_run_report(folder, recipe, metrics)
+            metrics = write_html_report_timed(folder)
             log.info("run finished: %s", folder.root)
         return metrics
     finally:
         dist.cleanup()
+
+
+def write_html_report_timed(folder: RunFolder) -> dict[str, Any]:
+    """``report.html``, and the seconds it took in metrics.json (``report.seconds``, measured against the 10 %
+    of a run's wall time the report may cost; the page itself is drawn before that key exists)."""
+    from domainclip.run_report.report import write_html_report
+
+    started = time.perf_counter()
+    write_html_report(folder.root)
+    return folder.update_metrics({"report.seconds": time.perf_counter() - started})
 
 
 def evaluate_into(
@@ -134,6 +148,8 @@ def evaluate_into(
     from domainclip.data.dataset import image_dataset
     from domainclip.models.model_dir import ZEROSHOT_FALLBACK_FILE, load_model
     from domainclip.pipeline.evaluate import evaluate_splits
+    from domainclip.pipeline.previews import write_previews
+    from domainclip.run_report.files import EXPLAINED_DIR, PREVIEWS_DIR, RETRIEVAL_EXAMPLES_FILE
 
     loaded = load_model(model_dir)
     preprocessor = loaded.preprocessor_for(recipe.data.cache_dir)  # what the model serves (features included)
@@ -152,7 +168,11 @@ def evaluate_into(
         )
 
     metrics = evaluate(records, findings, folder.plots, model_dir / ZEROSHOT_FALLBACK_FILE)
-    explain_examples(loaded, recipe, records, findings, folder.plots / "explained")
+    explain_examples(loaded, recipe, records, findings, folder.plots / EXPLAINED_DIR)
+    started = time.perf_counter()
+    examples = folder.plots / RETRIEVAL_EXAMPLES_FILE
+    write_previews(get_domain(recipe.domain), recipe, records, examples, folder.plots / PREVIEWS_DIR)
+    metrics["report.previews_seconds"] = time.perf_counter() - started
     for name in recipe.evaluate.datasets:
         extra = evaluation_set_records(recipe, name)
         scores = evaluate(extra, records_findings(recipe, extra), folder.plots / name, None)

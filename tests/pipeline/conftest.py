@@ -106,3 +106,30 @@ def trained_run(tmp_path_factory, demo_dir: Path, cache_dir: Path) -> Path:
     recipe = tiny_quickstart(demo_dir, cache_dir, run)
     run_recipe(recipe)
     return run
+
+
+@pytest.fixture(scope="session")
+def one_step_run(request, tmp_path_factory, cache_dir: Path):
+    """``one_step_run("wsi/quickstart.yaml")``: the run folder of that bundled recipe, shrunk by its domain's
+    tests/conf/<domain>.yaml and run once per session on the tiny data of its layout (the recipe tests check it,
+    the report browser test opens its report.html)."""
+    from domainclip.config import load_recipe
+    from domainclip.config.loader import load_raw
+    from domainclip.pipeline.run import run_recipe
+
+    runs: dict[str, Path] = {}
+
+    def run(relative: str) -> Path:
+        if relative not in runs:
+            raw = load_raw(RECIPES / relative)
+            overrides = tiny_overrides(raw["domain"], raw["data"]["layout"], request.getfixturevalue)
+            if raw.get("stages", {}).get("mae", {}).get("steps") == 0:  # a recipe without stage 1 stays without it
+                overrides = [o for o in overrides if not o.startswith("stages.mae.")]
+            out = tmp_path_factory.mktemp(Path(relative).stem) / "run"
+            run_recipe(
+                load_recipe(RECIPES / relative, [*overrides, f"data.cache_dir={cache_dir}", f"output.dir={out}"])
+            )
+            runs[relative] = out
+        return runs[relative]
+
+    return run

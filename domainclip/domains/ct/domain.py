@@ -6,10 +6,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from domainclip.config.schema import DataConfig, Recipe
 from domainclip.data.augment import SpatialAugment
 from domainclip.data.cache import demo_folder
 from domainclip.data.manifest import manifest_layout, read_manifest
+from domainclip.data.preview import PREVIEW_SIDE
 from domainclip.domains.ct.config import CTPreprocessConfig
 from domainclip.domains.ct.demo import DEMO_VERSION, ensure_demo, write_demo
 from domainclip.domains.ct.layouts import ct_rate_records
@@ -80,6 +83,20 @@ class CTDomain:
 
     def augmentation(self, recipe: Recipe) -> Augmentation | None:
         return SpatialAugment.from_config(recipe.augment)
+
+    def preview(self, record: Record, recipe: Recipe) -> np.ndarray:
+        """Axial, coronal and sagittal mid-slices of the preprocessed volume, grey from the bottom to the top of the
+        recipe's HU window (the volume is windowed to it, so its range is the window)."""
+        from domainclip.data.preview import (
+            as_rgb,
+            fit_within,
+            orthogonal_mid_slices,
+            preprocessed_image,
+            stretch_to_uint8,
+        )
+
+        volume = preprocessed_image(self, record, recipe)[0]
+        return fit_within(as_rgb(stretch_to_uint8(orthogonal_mid_slices(volume), 0.0, 100.0)), 3 * PREVIEW_SIDE // 2)
 
     def stage_dataset(self, stage: str, records: Sequence[Record], images: Any, recipe: Recipe) -> Any:
         return images  # both stages train on the preprocessed volumes

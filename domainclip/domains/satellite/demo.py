@@ -27,6 +27,7 @@ import numpy as np
 
 from domainclip.domains.satellite.layouts import EUROSAT_CLASS_NAMES, EUROSAT_MS_BANDS
 from domainclip.domains.satellite.readers import SENTINEL2_13
+from domainclip.progress import track
 
 DEMO_VERSION = 3
 SIZE = 64
@@ -328,7 +329,7 @@ def write_demo(out: Path, n: int = 400, seed: int = 0, eurosat_per_class: int = 
     classes = list(SCENES)
     attributes = list(ATTRIBUTES)
     rows = []
-    for i in range(n):
+    for i in track(range(n), "writing satellite demo chips"):
         scene = draw(rng, classes[i % len(classes)])
         chip_id = f"chip{i:05d}"
         pixels = np.round(scene.reflectance[[SENTINEL2_13.index(b) for b in L2A_BANDS]])
@@ -352,11 +353,11 @@ def write_demo(out: Path, n: int = 400, seed: int = 0, eurosat_per_class: int = 
                     **targets,
                 }
             )
-    for folder in classes:
-        for k in range(eurosat_per_class):
-            scene = draw(rng, folder)
-            pixels = np.round(scene.reflectance[[SENTINEL2_13.index(b) for b in EUROSAT_MS_BANDS]])
-            _write_tif(out / "eurosat" / folder / f"{folder}_{k + 1}.tif", pixels, None, rng)
+    eurosat = [(folder, k) for folder in classes for k in range(eurosat_per_class)]
+    for folder, k in track(eurosat, "writing the EuroSAT-like demo set"):
+        scene = draw(rng, folder)
+        pixels = np.round(scene.reflectance[[SENTINEL2_13.index(b) for b in EUROSAT_MS_BANDS]])
+        _write_tif(out / "eurosat" / folder / f"{folder}_{k + 1}.tif", pixels, None, rng)
     manifest = out / "manifest.csv"
     tmp = manifest.with_suffix(".csv.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as handle:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from domainclip.config.schema import DataConfig, ManifestColumnsConfig, Recipe
@@ -34,6 +35,7 @@ from domainclip.records import Record
 from domainclip.reports.findings import per_text_vectors, recipe_findings, recipe_vocabulary
 
 VOCABULARY = Path(__file__).resolve().parents[2] / "reports" / "vocabularies" / "satellite.yaml"
+RGB_BAND_SETS = (("red", "green", "blue"), ("B04", "B03", "B02"))  # what a true-colour composite reads
 WITHOUT_GROUPS = (
     "each image is its own group (its caption rows stay together), so overlapping chips or chips of one scene can "
     "land in different splits. Add a patient_id column naming each chip's scene or site to keep them in one split"
@@ -52,6 +54,18 @@ class SatelliteDomain:
 
     def input_shape(self, preprocess: SatellitePreprocessConfig) -> tuple[int, tuple[int, ...]]:
         return len(self._bands(preprocess)), tuple(preprocess.size)
+
+    def preview(self, record: Record, recipe: Recipe) -> np.ndarray:
+        """An RGB composite of the preprocessed chip from its named bands (red / green / blue, or Sentinel-2's B04 /
+        B03 / B02), each stretched between its 2nd and 98th percentile; grey from the first band when it has none
+        of them."""
+        from domainclip.data.preview import as_rgb, fit_within, preprocessed_image, stretch_to_uint8
+
+        chip = preprocessed_image(self, record, recipe)
+        names = self.channel_names(recipe.preprocess)
+        bands = next((rgb for rgb in RGB_BAND_SETS if set(rgb) <= set(names)), names[:1])
+        picture = np.moveaxis(chip[[names.index(b) for b in bands]], 0, -1)
+        return fit_within(as_rgb(stretch_to_uint8(picture)))
 
     def channel_names(self, preprocess: SatellitePreprocessConfig) -> list[str]:
         return self._bands(preprocess)

@@ -45,6 +45,7 @@ import numpy as np
 from domainclip.domains.wsi.demo_reports import ReportFacts, draw_facts, make_report
 from domainclip.domains.wsi.demo_tissue import DRAWN_FINDINGS, SUBTYPE_NAMES, draw_tissue
 from domainclip.errors import DataError
+from domainclip.progress import track
 
 # Bumped whenever the generator's output changes: it names the default demo folder, so a cache
 # written by an older version is never mistaken for the current data.
@@ -218,27 +219,27 @@ def write_slides(out: Path, patients: list[DemoPatient], writer: SlideWriter | N
     if writer is None:
         from domainclip.domains.wsi.slide_writer import write_slide as writer
     written = []
-    for patient in patients:
-        for slide in patient.slides:
-            path = Path(out) / slide.relative_path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            rgb = draw_tissue(
-                np.random.default_rng(slide.seed),
-                patient.subtype,
-                patient.findings,
-                slide.width_um,
-                slide.height_um,
-                slide.mpp,
+    slides = [(patient, slide) for patient in patients for slide in patient.slides]
+    for patient, slide in track(slides, "writing WSI demo slides"):
+        path = Path(out) / slide.relative_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rgb = draw_tissue(
+            np.random.default_rng(slide.seed),
+            patient.subtype,
+            patient.findings,
+            slide.width_um,
+            slide.height_um,
+            slide.mpp,
+        )
+        written.append(
+            writer(
+                path,
+                rgb,
+                mpp=slide.mpp if slide.mpp_in_file else None,
+                fmt=slide.fmt,
+                magnification=MAGNIFICATION_OF_MPP[slide.mpp] if slide.fmt == "svs" else None,
             )
-            written.append(
-                writer(
-                    path,
-                    rgb,
-                    mpp=slide.mpp if slide.mpp_in_file else None,
-                    fmt=slide.fmt,
-                    magnification=MAGNIFICATION_OF_MPP[slide.mpp] if slide.fmt == "svs" else None,
-                )
-            )
+        )
     return written
 
 

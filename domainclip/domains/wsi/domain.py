@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from domainclip.config.schema import DataConfig, Recipe
 from domainclip.data.cache import demo_folder
 from domainclip.data.manifest import manifest_layout
@@ -148,6 +150,20 @@ class WSIDomain:
             )
             for record in records
         ]
+
+    def preview(self, record: Record, recipe: Recipe) -> np.ndarray | None:
+        """The slide's thumbnail (from its lowest-resolution level, never level 0 whole); None for a record that is
+        a feature file (TRIDENT / CLAM h5: no pixels to show)."""
+        from domainclip.data.preview import PREVIEW_SIDE, fit_within
+        from domainclip.domains.wsi.feature_files import is_feature_file
+
+        if is_feature_file(Path(record.image)):
+            return None
+        from domainclip.domains.wsi.heatmap import thumbnail
+        from domainclip.domains.wsi.slides import open_slide
+
+        with open_slide(Path(record.image)) as slide:
+            return fit_within(thumbnail(slide, PREVIEW_SIDE)[0])
 
     def stage_dataset(self, stage: str, records: Sequence[Record], images: Any, recipe: Recipe) -> Any:
         """MAE: every tile of the given slides (read on demand); alignment: the slides' feature bags."""

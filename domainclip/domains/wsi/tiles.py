@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from domainclip.domains.wsi.config import WSIPreprocessConfig
 from domainclip.domains.wsi.tiling import TileGrid, read_tile
 from domainclip.errors import DataError
+from domainclip.progress import track
 from domainclip.records import Record
 
 
@@ -90,7 +91,7 @@ def slide_tiles(records: Sequence[Record], slides: Dataset, cfg: WSIPreprocessCo
     from domainclip.domains.wsi.tiling import grid_geometry
 
     grids = []
-    for position, record in enumerate(records):
+    for position, record in enumerate(track(records, "tiling slides")):
         item = slides[position]
         slide = open_slide(Path(record.image))
         try:

@@ -15,7 +15,7 @@ import torch
 
 from domainclip.config.schema import EvaluateConfig
 from domainclip.pipeline.tasks.intervals import resampled_interval
-from domainclip.pipeline.tasks.plots import plot_confusion
+from domainclip.pipeline.tasks.plots import plot_calibration, plot_confusion
 from domainclip.records import Record
 
 
@@ -76,6 +76,9 @@ def _scores(prefix: str, y: np.ndarray, probs: np.ndarray, classes: Sequence[str
         ):
             out.update(resampled_interval(f"{prefix}.{key}", metric, len(y), n_boot))
     plot_confusion(matrix, classes, prefix.replace("_", " "), plots / f"confusion_{prefix}.png")
+    confidence = probs[np.arange(len(y)), pred]
+    title = f"{prefix.replace('_', ' ')}: top-1 confidence"
+    plot_calibration((pred == y).astype(float), confidence, title, plots / f"calibration_{prefix}_classes.png")
     return out
 
 

@@ -12,7 +12,7 @@ import torch
 from domainclip.config.schema import EvaluateConfig
 from domainclip.labels import Findings
 from domainclip.pipeline.tasks.intervals import mean_auc_interval
-from domainclip.pipeline.tasks.plots import plot_roc, slug
+from domainclip.pipeline.tasks.plots import plot_calibration, plot_roc, slug
 from domainclip.pipeline.tasks.prompt_fallback import PromptFallback, fit_prompt_fallback
 from domainclip.records import Record
 
@@ -103,6 +103,7 @@ def _family(prefix: str, probs: np.ndarray, findings: Findings, plots: Path, n_b
     out = auc_metrics(prefix, probs, labels, findings.names, plots)
     out.update(mean_auc_interval(f"{prefix}.auc_mean", labels, probs, n_boot))
     out[f"{prefix}.label_source"] = findings.label_source()
+    plot_calibration(labels, probs, f"{prefix.replace('_', ' ')}: findings pooled", plots / f"calibration_{prefix}.png")
     return out
 
 

@@ -59,3 +59,29 @@ def plot_scatter(truth: np.ndarray, predicted: np.ndarray, title: str, path: Pat
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_calibration(labels: np.ndarray, probs: np.ndarray, title: str, path: Path, bins: int = 10) -> bool:
+    """Reliability diagram: observed frequency against mean predicted probability in ``bins`` quantile bins, over
+    every known (label, probability) pair given (findings pooled; for classes, whether the top-1 was right against
+    its probability). Zero-shot probabilities come from a softmax at the learnt logit scale, never fitted to
+    frequencies, so this is where a reader sees whether 0.8 means 80 %. False (nothing drawn) without both
+    outcomes among the pairs."""
+    from sklearn.calibration import calibration_curve
+
+    y, p = np.asarray(labels, dtype=float).ravel(), np.asarray(probs, dtype=float).ravel()
+    known = ~np.isnan(y) & ~np.isnan(p)
+    y, p = y[known], p[known]
+    if len(np.unique(y)) < 2:
+        return False
+    observed, predicted = calibration_curve(y, p, n_bins=min(bins, len(y)), strategy="quantile")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8, label="calibrated")
+    ax.plot(predicted, observed, "o-", label=f"{len(y)} predictions")
+    ax.set(xlabel="mean predicted probability", ylabel="observed frequency", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True

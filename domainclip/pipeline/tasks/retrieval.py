@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,7 +50,40 @@ def _recall_interval(similarity: torch.Tensor, positives: torch.Tensor, n_boot: 
     return interval_keys("retrieval.mean_recall", np.array(values))
 
 
-def retrieval_metrics_for(loaded, image_emb: torch.Tensor, records: Sequence[Record], n_boot: int) -> dict[str, Any]:
+RETRIEVAL_EXAMPLES, EXAMPLE_TOP_K = 4, 5
+
+
+def retrieval_examples(
+    similarity: torch.Tensor, positives: torch.Tensor, records: Sequence[Record], texts: Sequence[str], owners
+) -> list[dict[str, Any]]:
+    """A few text -> image queries as a person reads them: the text, its own record, the top images found and
+    which of them are right. Queries are spread evenly over the split (the first text of each chosen record), so
+    the examples are neither the best nor the worst cases."""
+    first_text = {int(owner): j for j, owner in reversed(list(enumerate(owners.tolist())))}
+    chosen = np.unique(np.linspace(0, len(records) - 1, min(RETRIEVAL_EXAMPLES, len(records))).round().astype(int))
+    examples = []
+    for i in chosen:
+        j = first_text[int(i)]
+        order = similarity[:, j].argsort(descending=True)
+        ranked_right = positives[order, j]
+        examples.append(
+            {
+                "query": texts[j],
+                "record": records[i].id,
+                "found": [records[k].id for k in order[:EXAMPLE_TOP_K].tolist()],
+                "right": ranked_right[:EXAMPLE_TOP_K].tolist(),
+                "scores": [round(float(similarity[k, j]), 4) for k in order[:EXAMPLE_TOP_K].tolist()],
+                "first_right_rank": int(ranked_right.nonzero()[0, 0]) + 1,
+            }
+        )
+    return examples
+
+
+def retrieval_metrics_for(
+    loaded, image_emb: torch.Tensor, records: Sequence[Record], n_boot: int, examples_file: Path | None = None
+) -> dict[str, Any]:
+    """``retrieval.*`` on ``records`` (every text against every image); with ``examples_file``, a few queries
+    and what they found are written there as JSON for the run report."""
     from domainclip.heads.retrieval import retrieval_metrics
     from domainclip.pipeline.embedding import embed_texts
 
@@ -58,4 +93,7 @@ def retrieval_metrics_for(loaded, image_emb: torch.Tensor, records: Sequence[Rec
     out = {f"retrieval.{k}": v for k, v in retrieval_metrics(similarity, positives).items()}
     out.update(_recall_interval(similarity, positives, n_boot))
     out["retrieval.n_texts"] = len(texts)
+    if examples_file is not None:
+        examples = retrieval_examples(similarity, positives, records, texts, owners)
+        examples_file.write_text(json.dumps(examples, indent=1) + "\n", encoding="utf-8")
     return out

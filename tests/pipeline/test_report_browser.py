@@ -4,58 +4,27 @@ its tables sort, and a full-page screenshot is saved beside the run."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-selenium = pytest.importorskip("selenium", reason="selenium is in the test extra: pip install -e '.[test]'")
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="no chromium / chromedriver on PATH (Debian: apt-get install chromium chromium-driver; .ci/run does)",
-)
+from domainclip.run_report.screenshot import browser_problem, chromium, full_page_screenshot, open_page
+
+pytestmark = pytest.mark.skipif(browser_problem() is not None, reason=str(browser_problem()))
 
 QUICKSTARTS = ["ct/quickstart.yaml", "wsi/quickstart.yaml", "satellite/quickstart.yaml"]
-# the flags a closed network needs (no background connections that the machine refuses) and root needs
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-]
-BROKEN_IMAGES = "return Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt)"
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in [*FLAGS, f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_window_size(1280, 900)
-    yield driver
-    driver.quit()
+def browser():
+    with chromium() as driver:
+        yield driver
 
 
-def full_page_screenshot(driver, path: Path) -> Path:
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, min(height, 16000))
-    driver.save_screenshot(str(path))
-    driver.set_window_size(1280, 900)
-    return path
+def column(table, k: int) -> list[float]:
+    from selenium.webdriver.common.by import By
+
+    return [float(cell.text) for cell in table.find_elements(By.CSS_SELECTOR, f"tbody tr td:nth-child({k})")]
 
 
 @pytest.mark.parametrize("relative", QUICKSTARTS, ids=[Path(q).parent.name for q in QUICKSTARTS])
@@ -63,21 +32,25 @@ def test_the_quickstart_report_renders_in_chromium(relative: str, one_step_run, 
     from selenium.webdriver.common.by import By
 
     run = one_step_run(relative)
-    browser.get((run / "report.html").as_uri())
-    assert browser.title.startswith("domainclip run report")
-    errors = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
-    assert not errors, errors
-    assert browser.execute_script("return document.images.length") >= 8  # curves, ROC, calibration, previews ...
-    assert browser.execute_script(BROKEN_IMAGES) == []
+    page = open_page(browser, run / "report.html")
+    assert page.title.startswith("domainclip run report")
+    assert page.console_problems == []
+    assert page.images >= 8 and page.broken_images == []  # curves, ROC, calibration, previews ...
 
     headline = browser.find_elements(By.CSS_SELECTOR, "table.sortable")[0]
     value_header = headline.find_elements(By.TAG_NAME, "th")[1]
     value_header.click()
-    values = [float(c.text) for c in headline.find_elements(By.CSS_SELECTOR, "tbody tr td:nth-child(2)")]
-    assert values == sorted(values), "clicking 'value' sorts the headline table ascending"
+    assert column(headline, 2) == sorted(column(headline, 2)), "clicking 'value' sorts the table ascending"
     value_header.click()
-    values = [float(c.text) for c in headline.find_elements(By.CSS_SELECTOR, "tbody tr td:nth-child(2)")]
-    assert values == sorted(values, reverse=True), "a second click sorts it descending"
+    assert column(headline, 2) == sorted(column(headline, 2), reverse=True), "a second click sorts it descending"
 
     shot = full_page_screenshot(browser, run / "report.png")
     assert shot.stat().st_size > 50_000, "the screenshot is (nearly) blank"
+
+
+def test_a_broken_image_and_a_script_error_are_caught(browser, tmp_path: Path) -> None:
+    """The checks above can fail: a page with an image that does not decode and a script that throws."""
+    page = tmp_path / "broken.html"
+    page.write_text('<html><body><img alt="bad" src="data:image/png;base64,AAAA"><script>undefined_call();</script>')
+    check = open_page(browser, page)
+    assert check.broken_images == ["bad"] and any("undefined_call" in p["message"] for p in check.console_problems)

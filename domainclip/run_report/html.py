@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ font-size:13px;white-space:pre-wrap}.found{display:flex;gap:8px;flex-wrap:wrap}.
 .found img{width:160px;border:3px solid #d64545}.found .right img{border-color:#2f9e44}.found figcaption{
 word-break:break-all}.tag{display:inline-block;padding:0 6px;border-radius:4px;font-size:12px;background:#eef1f4}
 .tag.truth{background:#e1f3e5}.tag.silver{background:#fdf0d5}.tag.mixed{background:#fde3e3}details{margin:8px 0}
-summary{cursor:pointer;color:#2c5d8a}code{font-size:12px;background:#f0f3f6;padding:0 3px;border-radius:3px}
+summary{cursor:pointer;color:#2c5d8a}nav{margin:10px 0 0}nav a{color:#2c5d8a;text-decoration:none}
+code{font-size:12px;background:#f0f3f6;padding:0 3px;border-radius:3px}
 """
 
 SORT_SCRIPT = """
@@ -137,7 +139,7 @@ def _data(run: RunContents) -> str:
     data = run.info.get("data")
     if not data:
         return ""
-    parts = ["<h2>Data</h2>"]
+    parts = ["<h2 id='data'>Data</h2>"]
     splits = data.get("splits", {})
     parts.append(table(["split", "records"], [(esc(s), str(n)) for s, n in splits.items()], numeric=(1,)))
     classes = data.get("classes", {})
@@ -153,12 +155,12 @@ def _data(run: RunContents) -> str:
 def _training(run: RunContents) -> str:
     curves = training_curves(run.training)
     if not curves:
-        return "<h2>Training</h2><p class='muted'>No training steps were logged.</p>"
+        return "<h2 id='training'>Training</h2><p class='muted'>No training steps were logged.</p>"
     pictures = "".join(
         f'<div class="wide"><img src="{data_uri(png)}" alt="training curves, stage {esc(s)}"></div>'
         for s, png in curves.items()
     )
-    return f"<h2>Training</h2><p class='muted'>From <code>logs/metrics.jsonl</code>.</p>{pictures}"
+    return f"<h2 id='training'>Training</h2><p class='muted'>From <code>logs/metrics.jsonl</code>.</p>{pictures}"
 
 
 def _headline(run: RunContents) -> str:
@@ -179,7 +181,7 @@ def _headline(run: RunContents) -> str:
         for r in rows
     ]
     return (
-        f"<h2>Evaluation</h2><p class='muted'>Split <code>{esc(split)}</code>, n = {esc(n)}. "
+        f"<h2 id='evaluation'>Evaluation</h2><p class='muted'>Split <code>{esc(split)}</code>, n = {esc(n)}. "
         "95 % bootstrap intervals; <span class='tag truth'>truth</span> means scored against the dataset's own labels, "
         "<span class='tag silver'>silver</span> against labels the report structurer read from the texts.</p>"
         + table(["figure", "value", "95 % CI", "labels", "chance", "key"], body, "sortable", numeric=(1, 4))
@@ -252,7 +254,8 @@ def _retrieval_examples(run: RunContents) -> str:
         return ""
     previews = run.plots / PREVIEWS_DIR
     intro = (
-        "<h2>Retrieval examples</h2><p class='muted'>Held-out texts and the five images ranked first; a green frame "
+        "<h2 id='retrieval-examples'>Retrieval examples</h2><p class='muted'>Held-out texts and the five images "
+        "ranked first; a green frame "
         "marks a right one (the text's own image, or one sharing its report or saying the same).</p>"
     )
     parts = [intro]
@@ -281,7 +284,10 @@ def _explained(run: RunContents) -> tuple[str, set[Path]]:
     pictures = "".join(
         f"<h3>{esc(p.stem)}</h3><div class='wide'><img src='{data_uri(p)}' alt='{esc(p.stem)}'></div>" for p in paths
     )
-    intro = "<h2>What the model looked at</h2><p class='muted'>Drawn by the domain for a few evaluation images.</p>"
+    intro = (
+        "<h2 id='what-the-model-looked-at'>What the model looked at</h2>"
+        "<p class='muted'>Drawn by the domain for a few evaluation images.</p>"
+    )
     return intro + pictures, set(paths)
 
 
@@ -289,7 +295,7 @@ def _prompts(run: RunContents) -> str:
     prompts = run.json_in_plots(PROMPTS_FILE)
     if not prompts or not (prompts.get("findings") or prompts.get("classes")):
         return ""
-    parts = ["<h2>Zero-shot prompts</h2>"]
+    parts = ["<h2 id='zero-shot-prompts'>Zero-shot prompts</h2>"]
     if prompts.get("findings"):
         rows = [
             (esc(name), "<br>".join(map(esc, p["positive"])), "<br>".join(map(esc, p["negative"])) or "-")
@@ -317,7 +323,7 @@ def _all_metrics(run: RunContents) -> str:
         return ""
     rows = [(f"<code>{esc(k)}</code>", number(v, 4)) for k, v in scalar_metrics(run.metrics)]
     return (
-        f"<details><summary>All {len(rows)} metrics (<code>metrics.json</code>)</summary>"
+        f"<details id='all-metrics'><summary>All {len(rows)} metrics (<code>metrics.json</code>)</summary>"
         + table(["key", "value"], rows, "sortable", numeric=(1,))
         + "</details>"
     )
@@ -341,6 +347,10 @@ def render(run: RunContents) -> str:
             _all_metrics(run),
         ]
     )
+    sections = re.findall(r"<(?:h2|details) id='([^']+)'", body)
+    names = {"all-metrics": "all metrics"}
+    nav = " · ".join(f'<a href="#{s}">{names.get(s, s.replace("-", " "))}</a>' for s in sections)
+    body = body.replace("</table>", f"</table><nav class='muted'>{nav}</nav>", 1) if nav else body
     title = esc(f"domainclip run report: {run.root.name}")
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'

@@ -131,3 +131,17 @@ def test_the_report_command_redraws_a_partial_run(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", str(root)])
     assert result.exit_code == 0 and result.output.strip() == str(root / "report.html")
     assert "Incomplete run." in (root / "report.html").read_text()
+
+
+def test_a_training_stage_off_a_terminal_logs_its_steps(capsys) -> None:
+    from domainclip.engine.progress import StageProgress
+
+    with StageProgress("align", total_steps=20, start_step=10, enabled=True) as bar:
+        for _ in range(10):
+            bar.advance()
+        bar.show_loss(0.5)
+    (line,) = capsys.readouterr().err.splitlines()  # one line at the end: the 10 steps took under LOG_EVERY_S
+    assert line.startswith("stage align steps: 10/10 (100 %) in 0 s") and "(at step 20 of 20), loss 0.5000" in line
+    with StageProgress("align", total_steps=20, start_step=0, enabled=False) as bar:
+        bar.advance()
+    assert capsys.readouterr().err == "", "another rank's stage prints nothing"

@@ -56,16 +56,19 @@ class SatelliteDomain:
         return len(self._bands(preprocess)), tuple(preprocess.size)
 
     def preview(self, record: Record, recipe: Recipe) -> np.ndarray:
-        """An RGB composite of the preprocessed chip from its named bands (red / green / blue, or Sentinel-2's B04 /
-        B03 / B02), each stretched between its 2nd and 98th percentile; grey from the first band when it has none
-        of them."""
-        from domainclip.data.preview import as_rgb, fit_within, preprocessed_image, stretch_to_uint8
+        """A true-colour composite of the image file from its named bands (red / green / blue, or Sentinel-2's
+        B04 / B03 / B02), one stretch for all three (between their joint 2nd and 98th percentile, so the colours
+        keep their balance); grey from the first band when it has none of them. The raw file, not the
+        preprocessed chip, whose bands are standardised one by one and would lose the colour balance."""
+        from domainclip.data.preview import as_rgb, fit_within, stretch_to_uint8
 
-        chip = preprocessed_image(self, record, recipe)
-        names = self.channel_names(recipe.preprocess)
-        bands = next((rgb for rgb in RGB_BAND_SETS if set(rgb) <= set(names)), names[:1])
-        picture = np.moveaxis(chip[[names.index(b) for b in bands]], 0, -1)
-        return fit_within(as_rgb(stretch_to_uint8(picture)))
+        names = record.image_meta.get(BAND_NAMES_META) or recipe.preprocess.file_bands
+        raster = read_raster(Path(record.image), None, names)
+        bands = next((rgb for rgb in RGB_BAND_SETS if set(rgb) <= set(raster.bands)), raster.bands[:1])
+        picture = raster.pixels[[raster.bands.index(b) for b in bands]]
+        picture = np.where(raster.valid[None], picture, np.nan)
+        joint = stretch_to_uint8(picture.reshape(1, -1).T).reshape(picture.shape)  # one stretch, all bands
+        return fit_within(as_rgb(np.moveaxis(joint, 0, -1)))
 
     def channel_names(self, preprocess: SatellitePreprocessConfig) -> list[str]:
         return self._bands(preprocess)

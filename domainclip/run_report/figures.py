@@ -50,7 +50,9 @@ def training_curves(rows: Sequence[dict[str, Any]]) -> dict[str, bytes]:
         fig, axes = plt.subplots(1, len(panels), figsize=(2.7 * len(panels), 2.4), squeeze=False)
         for ax, (key, label) in zip(axes[0], panels, strict=True):
             xs = [s for s in steps if key in by_step[s]]
-            ax.plot(xs, [by_step[s][key] for s in xs], linewidth=1.2)
+            ax.plot(
+                xs, [by_step[s][key] for s in xs], linewidth=1.2, marker="o" if len(xs) < 20 else None, markersize=3
+            )
             ax.set(xlabel="step", title=label)
             if key in ("loss", "grad_norm") and min(by_step[s][key] for s in xs) > 0:
                 ax.set_yscale("log")

@@ -116,5 +116,6 @@ def _check_images(
     workers = max_workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         description = "checking images" if image_check is None else "checking and caching images"
-        reasons = dict(zip(present, track(pool.map(check, present), description, total=len(present))))
+        results = list(track(pool.map(check, present), description, total=len(present)))  # to its end line
+        reasons = dict(zip(present, results, strict=True))
     return {**reasons, **missing}

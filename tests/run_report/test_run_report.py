@@ -145,3 +145,18 @@ def test_a_training_stage_off_a_terminal_logs_its_steps(capsys) -> None:
     with StageProgress("align", total_steps=20, start_step=0, enabled=False) as bar:
         bar.advance()
     assert capsys.readouterr().err == "", "another rank's stage prints nothing"
+
+
+def test_checking_a_dataset_ends_with_its_progress_line(capsys, tmp_path: Path) -> None:
+    """zip() stops before a generator's last step: the check must still run its progress to the end line."""
+    from domainclip.data.validate import image_problems
+    from domainclip.records import Record
+    from domainclip.registry import get_domain
+
+    records = [
+        Record(id=f"r{k}", patient_id=f"p{k}", image=tmp_path / f"absent{k}.nii.gz", texts=["x"]) for k in range(3)
+    ]
+    (tmp_path / "absent0.nii.gz").write_bytes(b"not a volume")
+    problems = image_problems(records, get_domain("ct"))
+    assert len(problems) == 3
+    assert capsys.readouterr().err.splitlines()[-1].startswith("checking images: 1/1 (100 %) in ")

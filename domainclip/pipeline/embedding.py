@@ -21,7 +21,7 @@ def collate_images(items: list[dict]) -> dict[str, torch.Tensor]:
 def embed_images(loaded, dataset, batch_size: int = 8, description: str = "embedding images") -> torch.Tensor:
     """L2-normalised image embeddings in dataset order."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_images)
-    chunks = [loaded.encode_image(batch["image"]) for batch in track(loader, description)]
+    chunks = [loaded.encode_image(batch["image"]) for batch in track(loader, f"{description}, batches of {batch_size}")]
     return torch.cat(chunks) if chunks else torch.empty(0)
 
 
@@ -42,7 +42,7 @@ def embed_images_and_tiles(
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_images)
     slides: list[torch.Tensor] = []
     tiles: list[torch.Tensor] = []
-    for batch in track(loader, description):
+    for batch in track(loader, f"{description}, batches of {batch_size}"):
         slides.append(loaded.encode_image(batch["image"]))
         embedded = loaded.model.encode_tiles(batch["image"].to(loaded.device)).float().cpu()
         tiles.extend(t[~torch.isnan(t).any(dim=-1)] for t in embedded)

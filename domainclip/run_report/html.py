@@ -31,7 +31,8 @@ margin:12px 0}.incomplete{background:#fff4e0;border:1px solid #f0b64e}.complete{
 border:1px solid #7cc48a}.query{margin:14px 0 4px;padding:8px 10px;background:#f6f7f9;border-left:3px solid #8aa0b6;
 font-size:13px;white-space:pre-wrap}.found{display:flex;gap:8px;flex-wrap:wrap}.found figure{margin:0;width:164px}
 .found img{width:160px;border:3px solid #d64545}.found .right img{border-color:#2f9e44}.found figcaption{
-word-break:break-all}.tag{display:inline-block;padding:0 6px;border-radius:4px;font-size:12px;background:#eef1f4}
+overflow-wrap:anywhere}.grid.large figure,.grid.large img{width:400px}
+.tag{display:inline-block;padding:0 6px;border-radius:4px;font-size:12px;background:#eef1f4}
 .tag.truth{background:#e1f3e5}.tag.silver{background:#fdf0d5}.tag.mixed{background:#fde3e3}details{margin:8px 0}
 summary{cursor:pointer;color:#2c5d8a}nav{margin:10px 0 0}nav a{color:#2c5d8a;text-decoration:none}
 code{font-size:12px;background:#f0f3f6;padding:0 3px;border-radius:3px}
@@ -220,27 +221,26 @@ def _findings(run: RunContents) -> str:
     return "<h3>Per finding</h3>" + table(header, body, "sortable", numeric=range(1, 6)) + note
 
 
-def _plot_grid(title: str, paths: Sequence[Path], caption=lambda p: p.stem) -> str:
+def _plot_grid(title: str, paths: Sequence[Path], caption=lambda p: p.stem, css: str = "grid") -> str:
     if not paths:
         return ""
-    return (
-        f"<h3>{esc(title)}</h3><div class='grid'>" + "".join(figure(data_uri(p), caption(p)) for p in paths) + "</div>"
-    )
+    pictures = "".join(figure(data_uri(p), caption(p)) for p in paths)
+    return f"<h3>{esc(title)}</h3><div class='{css}'>{pictures}</div>"
 
 
 def _plots(run: RunContents) -> tuple[str, set[Path]]:
     """The evaluation plots by kind, and the set of PNGs shown (the rest go under 'other plots')."""
     plots, shown, parts = run.plots, set(), []
 
-    def grid(title: str, paths: list[Path], caption=lambda p: p.stem.replace("_", " ")) -> None:
+    def grid(title: str, paths: list[Path], caption=lambda p: p.stem.replace("_", " "), css: str = "grid") -> None:
         paths = [p for p in paths if p.is_file()]
         shown.update(paths)
-        parts.append(_plot_grid(title, paths, caption))
+        parts.append(_plot_grid(title, paths, caption, css))
 
     for title, sub in ROC_SECTIONS:
         grid(title, sorted((plots / sub).glob("roc_*.png")), lambda p: p.stem.removeprefix("roc_").replace("_", " "))
     grid("Calibration", sorted(plots.glob("calibration_*.png")) + sorted(plots.glob("linear_probe/calibration_*.png")))
-    grid("Confusion matrices", sorted(plots.glob("confusion_*.png")))
+    grid("Confusion matrices", sorted(plots.glob("confusion_*.png")), css="grid large")  # class names need room
     km = [plots / "km_risk_groups.png", *sorted(plots.glob("*_findings/km_risk_groups.png"))]
     km_caption = lambda p: "image embedding" if p.parent == plots else p.parent.name.replace("_", " ")
     grid("Kaplan-Meier by predicted risk (split at the training median)", km, km_caption)
@@ -255,8 +255,8 @@ def _retrieval_examples(run: RunContents) -> str:
     previews = run.plots / PREVIEWS_DIR
     intro = (
         "<h2 id='retrieval-examples'>Retrieval examples</h2><p class='muted'>Held-out texts and the five images "
-        "ranked first; a green frame "
-        "marks a right one (the text's own image, or one sharing its report or saying the same).</p>"
+        "ranked first by cosine similarity; a green frame marks a right one (the text's own image, or one sharing "
+        "its report or saying the same).</p>"
     )
     parts = [intro]
     for example in examples:
@@ -270,8 +270,8 @@ def _retrieval_examples(run: RunContents) -> str:
             preview = previews / preview_name(rid)
             picture = f'<img src="{data_uri(preview)}" alt="{esc(rid)}">' if preview.is_file() else ""
             parts.append(
-                f"<figure class='{'right' if right else 'wrong'}'>{picture}<figcaption>{rank}. {esc(rid)} "
-                f"({number(score)})</figcaption></figure>"
+                f"<figure class='{'right' if right else 'wrong'}'>{picture}<figcaption>{rank}. {esc(rid)}<br>"
+                f"similarity {number(score)}</figcaption></figure>"
             )
         parts.append("</div>")
     return "".join(parts)

@@ -68,7 +68,7 @@ def run(
     from domainclip.config import load_recipe
     from domainclip.pipeline.run import run_recipe
 
-    run_recipe(load_recipe(recipe, overrides), resume=resume)
+    run_recipe(load_recipe(recipe, overrides), resume=resume, source=recipe)
 
 
 @app.command("demo-data")

@@ -55,7 +55,10 @@ def fitted_recipe(recipe: Recipe, domain: Any, records: list[Record]) -> Recipe:
     return recipe if fitted is recipe.preprocess else recipe.model_copy(update={"preprocess": fitted})
 
 
-def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
+def run_recipe(recipe: Recipe, resume: bool = False, source: Path | None = None) -> dict[str, Any]:
+    """Run ``recipe`` into its run folder (``source``: the recipe file it was loaded from, recorded in
+    run_info.json for the report). A run that fails after its folder was prepared still gets a report.html of
+    what it left (training curves, marked incomplete) before the error propagates."""
     from domainclip.data.dataset import image_dataset
     from domainclip.engine import distributed as dist
     from domainclip.models.model_dir import VOCABULARY_FILE, save_model_dir
@@ -67,6 +70,7 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
         torch.set_num_threads(recipe.train.threads)
     main = dist.is_main_process()
     folder = RunFolder(Path(recipe.output.dir))
+    prepared = False
     try:
         folder.check_can_start(resume)  # before the data check, which can take long
         dist.barrier()  # every rank has looked before the main one writes
@@ -76,12 +80,13 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
         records, skipped = checked_records(recipe)
         recipe = fitted_recipe(recipe, domain, records)
         folder.prepare(recipe, resume=resume, is_main=main)
+        prepared = True
         if main:
             write_skipped_rows(folder.root, skipped)
         dist.barrier()
         findings = domain.findings(recipe, records)
         if main:
-            write_run_info(folder.root, recipe, records, findings, info.world_size)
+            write_run_info(folder.root, recipe, records, findings, info.world_size, source)
         preprocessor = domain.build_preprocessor(recipe.preprocess)
         train_indices = split_indices(records, "train")
         _check_batch(recipe, len(train_indices), info.world_size)
@@ -128,8 +133,24 @@ def run_recipe(recipe: Recipe, resume: bool = False) -> dict[str, Any]:
             metrics = write_html_report_timed(folder)
             log.info("run finished: %s", folder.root)
         return metrics
+    except Exception:
+        if main and prepared:
+            write_report_of_what_is_left(folder)
+        raise
     finally:
         dist.cleanup()
+
+
+def write_report_of_what_is_left(folder: RunFolder) -> None:
+    """report.html for a run that is stopping on an error; never masks that error."""
+    from domainclip.run_report.report import write_html_report
+
+    try:
+        path = write_html_report(folder.root)
+    except Exception as exc:  # noqa: BLE001 - the run's own error is the one to report
+        log.warning("the run stopped and its report could not be written either: %s", exc)
+    else:
+        log.warning("the run stopped; %s shows what it left", path)
 
 
 def write_html_report_timed(folder: RunFolder) -> dict[str, Any]:

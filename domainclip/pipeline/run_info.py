@@ -86,9 +86,16 @@ def data_summary(records: list[Record], findings: Findings, eval_split: str) -> 
     }
 
 
-def write_run_info(root: Path, recipe, records: list[Record], findings: Findings, world_size: int) -> Path:
+def write_run_info(
+    root: Path, recipe, records: list[Record], findings: Findings, world_size: int, source: Path | None = None
+) -> Path:
     info = {
-        "recipe": {"description": recipe.description, "domain": recipe.domain, "layout": recipe.data.layout},
+        "recipe": {
+            "file": None if source is None else str(source),
+            "description": recipe.description,
+            "domain": recipe.domain,
+            "layout": recipe.data.layout,
+        },
         "package": {"version": metadata.version("domainclip"), "commit": git_commit()},
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "hardware": hardware(world_size),

@@ -103,6 +103,7 @@ def _header(run: RunContents) -> str:
     hardware = info.get("hardware", {})
     gpus = ", ".join(hardware.get("gpus") or []) or "none"
     rows = [
+        ("recipe", f"<code>{esc(described.get('file') or 'recipe.yaml (resolved, in the run folder)')}</code>"),
         ("domain / layout", f"<code>{esc(domain)}</code> / <code>{esc(layout)}</code>"),
         ("package", esc(f"domainclip {package.get('version', '?')}, commit {package.get('commit') or 'unknown'}")),
         ("started", esc(info.get("started", "-"))),

@@ -142,3 +142,19 @@ def test_every_bundled_recipe_runs_one_step(relative: str, one_step_run) -> None
     for key in CONTRACT_KEYS:
         assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), key
     assert metrics["zeroshot.label_source"] in ("truth", "silver", "mixed")
+
+
+def test_a_run_that_fails_after_its_folder_is_made_leaves_a_report_marked_incomplete(
+    tmp_path: Path, demo_dir: Path, cache_dir: Path, monkeypatch
+) -> None:
+    from domainclip.pipeline import stages
+
+    def fail(ctx):
+        raise RuntimeError("out of memory in alignment")
+
+    monkeypatch.setattr(stages, "run_stages", fail)
+    with pytest.raises(RuntimeError, match="out of memory in alignment"):  # the run's own error, not the report's
+        run_recipe(tiny_quickstart(demo_dir, cache_dir, tmp_path / "run"), source=Path("recipes/ct/quickstart.yaml"))
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "Incomplete run." in page and "missing: metrics.json" in page
+    assert "<code>recipes/ct/quickstart.yaml</code>" in page and "<h2 id='data'>Data</h2>" in page

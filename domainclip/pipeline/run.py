@@ -86,7 +86,7 @@ def run_recipe(recipe: Recipe, resume: bool = False, source: Path | None = None)
         dist.barrier()
         findings = domain.findings(recipe, records)
         if main:
-            write_run_info(folder.root, recipe, records, findings, info.world_size, source)
+            write_run_info(folder.root, recipe, domain, records, findings, info.world_size, source)
         preprocessor = domain.build_preprocessor(recipe.preprocess)
         train_indices = split_indices(records, "train")
         _check_batch(recipe, len(train_indices), info.world_size)

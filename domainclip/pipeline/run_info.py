@@ -86,8 +86,25 @@ def data_summary(records: list[Record], findings: Findings, eval_split: str) -> 
     }
 
 
+def vocabulary_prevalence(domain, recipe, records: list[Record]) -> dict[str, float | None]:
+    """Every finding of the recipe's vocabulary (not only the ``data.findings`` it trains on) with its prevalence
+    in the training split's texts, as the domain's own structuring reads them (a cache hit: the run structured
+    them already). What the vocabulary could offer a recipe on this data, and what the data rarely mentions."""
+    train = [records[i] for i in split_indices(records, "train")]
+    everything = recipe.model_copy(update={"data": recipe.data.model_copy(update={"findings": None})})
+    findings = domain.findings(everything, train)
+    silver = findings.silver_labels()
+    return {name: _prevalence(silver[:, k]) for k, name in enumerate(findings.names)}
+
+
 def write_run_info(
-    root: Path, recipe, records: list[Record], findings: Findings, world_size: int, source: Path | None = None
+    root: Path,
+    recipe,
+    domain,
+    records: list[Record],
+    findings: Findings,
+    world_size: int,
+    source: Path | None = None,
 ) -> Path:
     info = {
         "recipe": {
@@ -100,6 +117,7 @@ def write_run_info(
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "hardware": hardware(world_size),
         "data": data_summary(records, findings, recipe.evaluate.split),
+        "vocabulary_prevalence": vocabulary_prevalence(domain, recipe, records) if findings.names else {},
     }
     path = root / RUN_INFO_FILE
     path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")

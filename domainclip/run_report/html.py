@@ -312,6 +312,22 @@ def _prompts(run: RunContents) -> str:
     return "".join(parts)
 
 
+def _vocabulary(run: RunContents) -> str:
+    prevalence = run.info.get("vocabulary_prevalence") or {}
+    if not prevalence:
+        return ""
+    used = set(run.info.get("data", {}).get("findings", {}))
+    rows = [
+        (esc(name) + (" <span class='tag'>in the recipe</span>" if name in used else ""), number(value))
+        for name, value in sorted(prevalence.items(), key=lambda item: -(item[1] or 0.0))
+    ]
+    return (
+        "<h3>The vocabulary's findings in the training texts</h3><p class='muted'>Every finding of the recipe's "
+        "vocabulary with the share of training texts that state it (silver labels), most frequent first.</p>"
+        + table(["finding", "prevalence, train texts"], rows, "sortable", numeric=(1,))
+    )
+
+
 def _other_plots(run: RunContents, shown: set[Path]) -> str:
     skip = (run.plots / PREVIEWS_DIR, run.plots / EXPLAINED_DIR)
     rest = sorted(p for p in run.plots.rglob("*.png") if p not in shown and not any(d in p.parents for d in skip))
@@ -344,6 +360,7 @@ def render(run: RunContents) -> str:
             _retrieval_examples(run),
             explained,
             _prompts(run),
+            _vocabulary(run),
             _other_plots(run, shown | drawn) if run.metrics else "",
             _all_metrics(run),
         ]

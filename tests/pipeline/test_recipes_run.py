@@ -65,6 +65,9 @@ def check_html_report(run: Path, metrics: dict) -> None:
     assert "Complete: trained and evaluated" in page and "report.seconds" in metrics
     for key in ("zeroshot.auc_mean", "retrieval.text_to_image.R@5"):
         assert f"<code>{key}</code>" in page, key
+    info = json.loads((run / "run_info.json").read_text())
+    assert set(info["data"]["findings"]) <= set(info["vocabulary_prevalence"]), "the vocabulary holds the recipe's"
+    assert "The vocabulary's findings in the training texts" in page
     examples = json.loads((run / "plots" / "retrieval_examples.json").read_text())
     found = {rid for example in examples for rid in [example["record"], *example["found"]]}
     assert examples and all(len(e["found"]) == min(5, metrics["evaluate.n"]) for e in examples)

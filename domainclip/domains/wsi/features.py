@@ -125,7 +125,12 @@ class SlideFeatures:
         grid, tissue = self.tiler.tiling(path, image_meta)
         cfg = self.tiler.cfg
         tiles = SlideTiles([SlideGrid(0, path, grid)], cfg.normalize[0], cfg.normalize[1])
-        loader = DataLoader(tiles, batch_size=self.batch_size, num_workers=self.num_workers)
+        # its own generator: a DataLoader otherwise draws its workers' base seed from torch's global RNG, so a run
+        # that extracts (a cache miss) would train its slide tower from another random state than one that reads
+        # the same features from the store, and the two would not give the same model
+        loader = DataLoader(
+            tiles, batch_size=self.batch_size, num_workers=self.num_workers, generator=torch.Generator()
+        )
         device = next(self.encoder.parameters()).device
         chunks = [self.encoder(batch["image"].to(device)).float().cpu() for batch in loader]
         features = torch.cat(chunks).numpy().astype(np.float32)

@@ -148,3 +148,15 @@ def test_the_default_threshold_keeps_pale_tissue_that_otsu_puts_with_the_glass()
 
     assert min(covered(TissueConfig().threshold).values()) > 0.9
     assert min(covered("otsu").values()) < 0.5
+
+
+def test_extracting_leaves_the_global_rng_as_reading_the_store_does(scans: dict[float, Path], tmp_path: Path) -> None:
+    """A run whose features are extracted (cache miss) and one that reads them (hit) must train alike: the
+    slide tower is initialised from torch's global RNG after this stage."""
+    store = SlideFeatures(CFG, _tiny_encoder(), tmp_path, batch_size=4)
+    torch.manual_seed(0)
+    store(scans[0.5])  # extracts
+    after_miss = torch.rand(3)
+    torch.manual_seed(0)
+    store(scans[0.5])  # reads the complete file
+    assert torch.equal(torch.rand(3), after_miss)

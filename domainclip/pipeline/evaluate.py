@@ -93,8 +93,7 @@ def evaluate_splits(
     class_templates = cfg.class_templates or [pair[0] for pair in findings[eval_split].templates]
     write_prompts(plots / PROMPTS_FILE, findings[eval_split], class_templates, records if has_classes else None)
     if has_classes:
-        templates = class_templates
-        metrics.update(multiclass_metrics(loaded, image_emb, records, eval_split, templates, plots, cfg, tiles))
+        metrics.update(multiclass_metrics(loaded, image_emb, records, eval_split, class_templates, plots, cfg, tiles))
     if cfg.retrieval and all(r.texts for r in test_records):
         examples = plots / RETRIEVAL_EXAMPLES_FILE
         metrics.update(retrieval_metrics_for(loaded, image_emb[eval_split], test_records, cfg.bootstrap, examples))
